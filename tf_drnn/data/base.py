@@ -1,0 +1,50 @@
+"""The dataset interface training and evaluation code see.
+
+A dataset is anything with `tracks(split)` returning :class:`Track` objects. Readers for a
+particular layout (MIR-1K, stem folders, ...) implement it; nothing else knows the layout.
+"""
+import dataclasses
+from typing import Callable, List
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Track:
+  """One song or clip: a name and a loader of its sources.
+
+  Attributes:
+    name: Unique name (e.g. "amy_9_08").
+    load: Callable returning (vocals, accompaniment), float32 [samples] at the project's
+      sample rate, equal length.
+  """
+  name: str
+  load: Callable[[], tuple]
+
+  def sources(self):
+    vocals, accompaniment = self.load()
+    return np.asarray(vocals, np.float32), np.asarray(accompaniment, np.float32)
+
+
+class SeparationDataset:
+  """Interface: named splits of tracks with vocals and accompaniment."""
+
+  SPLITS = ("train", "dev", "test")
+
+  def tracks(self, split) -> List[Track]:
+    raise NotImplementedError
+
+
+def unit_energy_mix(vocals, accompaniment, shift=0):
+  """The paper's 0 dB mixing: each source scaled to unit RMS, accompaniment rolled by `shift`.
+
+  Returns (mixture, vocals, accompaniment), float32 [samples]. Silent sources stay silent.
+  """
+  vocals = _unit_rms(vocals)
+  accompaniment = np.roll(_unit_rms(accompaniment), shift)
+  return vocals + accompaniment, vocals, accompaniment
+
+
+def _unit_rms(signal):
+  rms = np.sqrt(np.mean(np.square(signal, dtype=np.float64)))
+  return (signal / rms).astype(np.float32) if rms > 0 else signal.astype(np.float32)

@@ -1,0 +1,67 @@
+"""BSS Eval v3 scores (mir_eval), NSDR and length-weighted global metrics (GNSDR, GSIR, GSAR).
+
+Conventions of Huang et al. (2014): NSDR = SDR(estimate, reference) - SDR(mixture, reference);
+the G-metrics are means over clips weighted by clip length in samples.
+"""
+import dataclasses
+import warnings
+
+import numpy as np
+
+SOURCES = ("vocals", "accompaniment")
+
+
+@dataclasses.dataclass
+class ClipScore:
+  """BSS Eval v3 scores of one clip, in dB, per source (vocals, accompaniment)."""
+  name: str
+  num_samples: int
+  sdr: tuple
+  sir: tuple
+  sar: tuple
+  mixture_sdr: tuple
+
+  @property
+  def nsdr(self):
+    return tuple(e - m for e, m in zip(self.sdr, self.mixture_sdr))
+
+  def as_dict(self):
+    row = {"name": self.name, "num_samples": self.num_samples}
+    for i, source in enumerate(SOURCES):
+      row[source] = {"SDR": self.sdr[i], "SIR": self.sir[i], "SAR": self.sar[i],
+                     "NSDR": self.nsdr[i], "mixture_SDR": self.mixture_sdr[i]}
+    return row
+
+
+def bss_eval(references, estimates):
+  """BSS Eval v3 without permutation. references, estimates: [sources, samples] -> (sdr, sir, sar)."""
+  import mir_eval
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
+        np.asarray(references, np.float64), np.asarray(estimates, np.float64), compute_permutation=False)
+  return sdr, sir, sar
+
+
+def score_clip(name, vocals, accompaniment, vocals_estimate, accompaniment_estimate, mixture=None):
+  """Scores one clip's estimates against its references; all float [samples], equal length."""
+  references = np.stack([vocals, accompaniment])
+  if mixture is None:
+    mixture = vocals + accompaniment
+  sdr, sir, sar = bss_eval(references, np.stack([vocals_estimate, accompaniment_estimate]))
+  mixture_sdr, _, _ = bss_eval(references, np.stack([mixture, mixture]))
+  as_tuple = lambda a: tuple(float(v) for v in a)
+  return ClipScore(name, int(len(vocals)), as_tuple(sdr), as_tuple(sir), as_tuple(sar),
+                   as_tuple(mixture_sdr))
+
+
+def global_metrics(scores):
+  """Length-weighted means over clips: {source: {GNSDR, GSIR, GSAR, GSDR}} in dB."""
+  weights = np.asarray([s.num_samples for s in scores], np.float64)
+  weights = weights / weights.sum()
+  result = {}
+  for i, source in enumerate(SOURCES):
+    mean = lambda values: float(np.dot(weights, [v[i] for v in values]))
+    result[source] = {"GNSDR": mean([s.nsdr for s in scores]), "GSIR": mean([s.sir for s in scores]),
+                      "GSAR": mean([s.sar for s in scores]), "GSDR": mean([s.sdr for s in scores])}
+  return result

@@ -1,0 +1,278 @@
+"""The DRNN model family of Huang et al. (ISMIR 2014) as a Keras 3 functional model.
+
+    magnitude [B, T, bins] ──► ZeroPadFrames ──► SpectralFeatures ──► ContextFrames
+        ──► hidden ReLU layers (Dense, or ReluRecurrent where the architecture recurs)
+        ──► vocals_head / accompaniment_head (linear) ──► DropFrames ──► SourceOutputs
+        ──► source magnitudes [B, T, S, bins]   (S = 2, or 1 for "one_source")
+
+The context window is centred: frame t sees frames t-d..t+d, d = (context - 1) / 2, so
+a stream lags by d frames. The offline model is defined as exactly what a stream computes
+from zero state: the input is padded with 2d zero frames on the left (the stream's empty
+buffer) and d on the right (the stream's flush); the recurrence runs over T + d windows and
+the first d outputs (the stream's pre-roll) are dropped. `tf_drnn.streaming` runs the very
+same layers chunk by chunk with the state passed in and out as tensors.
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+
+ARCHITECTURES = ("dnn", "drnn1", "drnn2", "drnn3", "srnn")
+OUTPUT_FORMATS = ("masked", "two_sources", "one_source")
+_PACKAGE = "tf_drnn"
+
+
+def recurrent_layer_indices(architecture, num_layers):
+  """1-based indices of the hidden layers that recur, e.g. drnn2 -> (2,), srnn -> all."""
+  if architecture not in ARCHITECTURES:
+    raise ValueError(f"unknown architecture {architecture!r}: choose one of {', '.join(ARCHITECTURES)}")
+  if architecture == "dnn":
+    return ()
+  if architecture == "srnn":
+    return tuple(range(1, num_layers + 1))
+  k = int(architecture[len("drnn"):])
+  if k > num_layers:
+    raise ValueError(f"architecture {architecture!r} needs at least {k} hidden layers, got {num_layers}")
+  return (k,)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ZeroPadFrames(keras.layers.Layer):
+  """Pads [B, T, F] with `left` and `right` zero frames along time."""
+
+  def __init__(self, left, right, **kwargs):
+    super().__init__(**kwargs)
+    self.left, self.right = int(left), int(right)
+
+  def call(self, frames):
+    return tf.pad(frames, [[0, 0], [self.left, self.right], [0, 0]])
+
+  def compute_output_shape(self, input_shape):
+    t = None if input_shape[1] is None else input_shape[1] + self.left + self.right
+    return (input_shape[0], t, input_shape[2])
+
+  def get_config(self):
+    return {**super().get_config(), "left": self.left, "right": self.right}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SpectralFeatures(keras.layers.Layer):
+  """Level-invariant log-magnitude features, standardized per frequency bin.
+
+  Each frame is divided by its mean magnitude, log-compressed and standardized with
+  per-bin statistics of the training mixtures (non-trainable weights, set by
+  :meth:`set_statistics`). Scaling the input by any gain leaves the features unchanged
+  (up to `epsilon`), so a mixture at -40 dBFS is separated like one at 0 dBFS.
+
+  Input: linear magnitudes [..., bins]. Output: features [..., bins].
+  """
+
+  def __init__(self, floor=1e-3, epsilon=1e-9, **kwargs):
+    super().__init__(**kwargs)
+    self.floor, self.epsilon = float(floor), float(epsilon)
+
+  def build(self, input_shape):
+    bins = input_shape[-1]
+    self.mean = self.add_weight(name="mean", shape=(bins,), initializer="zeros", trainable=False)
+    self.std = self.add_weight(name="std", shape=(bins,), initializer="ones", trainable=False)
+
+  def log_features(self, magnitude):
+    """Frame-normalized log magnitudes before standardization."""
+    frame_level = tf.reduce_mean(magnitude, axis=-1, keepdims=True)
+    return tf.math.log(magnitude / (frame_level + self.epsilon) + self.floor)
+
+  def call(self, magnitude):
+    return (self.log_features(magnitude) - self.mean) / self.std
+
+  def set_statistics(self, magnitudes):
+    """Sets mean/std from training magnitudes [..., bins] (a NumPy array or tensor)."""
+    if not self.built:
+      self.build(np.shape(magnitudes))
+    features = self.log_features(tf.reshape(tf.convert_to_tensor(magnitudes, tf.float32),
+                                            [-1, self.mean.shape[0]]))
+    mean = tf.reduce_mean(features, axis=0)
+    std = tf.math.reduce_std(features, axis=0)
+    self.mean.assign(mean)
+    self.std.assign(tf.maximum(std, 1e-3))
+
+  def get_config(self):
+    return {**super().get_config(), "floor": self.floor, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ContextFrames(keras.layers.Layer):
+  """Stacks `context` consecutive frames: [B, N, F] -> [B, N - context + 1, context * F] (valid)."""
+
+  def __init__(self, context, **kwargs):
+    super().__init__(**kwargs)
+    if context < 1 or context % 2 == 0:
+      raise ValueError(f"context must be an odd number of frames >= 1, got {context}")
+    self.context = int(context)
+
+  @property
+  def delay(self):
+    """Look-ahead in frames: the output for frame t needs input up to t + delay."""
+    return (self.context - 1) // 2
+
+  def call(self, frames):
+    if self.context == 1:
+      return frames
+    count = tf.shape(frames)[1] - self.context + 1
+    windows = [frames[:, i:i + count] for i in range(self.context)]
+    return tf.concat(windows, axis=-1)
+
+  def compute_output_shape(self, input_shape):
+    t = None if input_shape[1] is None else input_shape[1] - self.context + 1
+    return (input_shape[0], t, input_shape[2] * self.context)
+
+  def get_config(self):
+    return {**super().get_config(), "context": self.context}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ReluRecurrent(keras.layers.Layer):
+  """A ReLU recurrent layer, h_t = relu(W x_t + U h_{t-1} + b), with explicit state.
+
+  call(inputs [B, T, F], initial_state [B, units] or None) -> (outputs [B, T, units],
+  final_state [B, units]). Zero initial state when none is given. The input projection
+  runs on all frames at once; only the recurrence is sequential. A short static T (one
+  streaming step, a training sequence) is unrolled, so a step exports to TFLite without
+  control flow.
+  """
+
+  max_unroll = 128  # Longer (or unknown-length) sequences run as a tf.scan loop.
+
+  def __init__(self, units, recurrent_gain=0.5, **kwargs):
+    super().__init__(**kwargs)
+    self.units = int(units)
+    self.recurrent_gain = float(recurrent_gain)
+
+  def build(self, input_shape):
+    self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units),
+                                  initializer="glorot_uniform")
+    self.recurrent_kernel = self.add_weight(
+        name="recurrent_kernel", shape=(self.units, self.units),
+        initializer=keras.initializers.Orthogonal(gain=self.recurrent_gain))
+    self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+  def call(self, inputs, initial_state=None):
+    projected = tf.matmul(inputs, self.kernel) + self.bias
+    if initial_state is None:
+      initial_state = tf.zeros([tf.shape(inputs)[0], self.units], inputs.dtype)
+    steps = inputs.shape[1]
+    if steps is not None and steps <= self.max_unroll:
+      # Unrolled: one step exports without control flow, and short training sequences
+      # train faster (XLA fuses the steps; a while loop's gradient keeps stacks).
+      state, outputs = initial_state, []
+      for t in range(steps):
+        state = tf.nn.relu(projected[:, t] + tf.matmul(state, self.recurrent_kernel))
+        outputs.append(state)
+      return tf.stack(outputs, axis=1), state
+
+    def step(state, projected_t):
+      return tf.nn.relu(projected_t + tf.matmul(state, self.recurrent_kernel))
+
+    states = tf.scan(step, tf.transpose(projected, [1, 0, 2]), initializer=initial_state)
+    outputs = tf.transpose(states, [1, 0, 2])
+    final_state = tf.cond(tf.shape(states)[0] > 0, lambda: states[-1], lambda: initial_state)
+    return outputs, final_state
+
+  def get_config(self):
+    return {**super().get_config(), "units": self.units, "recurrent_gain": self.recurrent_gain}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DropFrames(keras.layers.Layer):
+  """Drops the first `count` frames along time: [B, T, F] -> [B, T - count, F]."""
+
+  def __init__(self, count, **kwargs):
+    super().__init__(**kwargs)
+    self.count = int(count)
+
+  def call(self, frames):
+    return frames[:, self.count:]
+
+  def compute_output_shape(self, input_shape):
+    t = None if input_shape[1] is None else input_shape[1] - self.count
+    return (input_shape[0], t, input_shape[2])
+
+  def get_config(self):
+    return {**super().get_config(), "count": self.count}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SourceOutputs(keras.layers.Layer):
+  """Turns the linear heads into source magnitudes [B, T, S, bins].
+
+  - "masked" (the paper's joint mask layer): y_i = |a_i| / (|a_1| + |a_2| + eps) * |X|.
+  - "two_sources": y_i = |a_i| (two heads, no mask).
+  - "one_source": y_1 = |a_1| (vocals only).
+
+  call([heads...], mixture_magnitude [B, T, bins]).
+  """
+
+  def __init__(self, output_format="masked", epsilon=1e-8, **kwargs):
+    super().__init__(**kwargs)
+    if output_format not in OUTPUT_FORMATS:
+      raise ValueError(f"unknown output format {output_format!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    self.output_format = output_format
+    self.epsilon = float(epsilon)
+
+  def call(self, heads, mixture_magnitude):
+    magnitudes = [tf.abs(head) for head in heads]
+    if self.output_format == "masked":
+      total = magnitudes[0] + magnitudes[1] + self.epsilon
+      magnitudes = [m / total * mixture_magnitude for m in magnitudes]
+    return tf.stack(magnitudes, axis=-2)
+
+  def get_config(self):
+    return {**super().get_config(), "output_format": self.output_format, "epsilon": self.epsilon}
+
+
+def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000,
+                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None):
+  """Builds the functional model: magnitude [B, T, bins] -> source magnitudes [B, T, S, bins].
+
+  Args:
+    architecture: "dnn", "drnn1".."drnn3" (recurrence on hidden layer k) or "srnn" (all).
+    context: Input frames per output frame (odd: 1, 3, 5).
+    num_layers: Hidden layers.
+    hidden_units: ReLU units per hidden layer.
+    output_format: "masked" (default), "two_sources" or "one_source".
+  """
+  recurrent = recurrent_layer_indices(architecture, num_layers)
+  if output_format not in OUTPUT_FORMATS:
+    raise ValueError(f"unknown output format {output_format!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+  bins = config.num_bins
+  delay = (context - 1) // 2
+  magnitude = keras.Input(shape=(None, bins), name="magnitude")
+  padded = ZeroPadFrames(2 * delay, delay, name="pad")(magnitude)
+  features = SpectralFeatures(name="features")(padded)
+  hidden = ContextFrames(context, name="context")(features)
+  for index in range(1, num_layers + 1):
+    if index in recurrent:
+      hidden, _ = ReluRecurrent(hidden_units, name=f"hidden_{index}")(hidden)
+    else:
+      hidden = keras.layers.Dense(hidden_units, activation="relu", name=f"hidden_{index}")(hidden)
+  head_names = ["vocals_head"] if output_format == "one_source" else ["vocals_head", "accompaniment_head"]
+  heads = [DropFrames(delay, name=f"{head}_drop")(keras.layers.Dense(bins, name=head)(hidden))
+           for head in head_names]
+  outputs = SourceOutputs(output_format, name="sources")(heads, magnitude)
+  return keras.Model(magnitude, outputs, name=name or f"{architecture}_context{context}")
+
+
+def describe(model):
+  """The structure of a built model, read back from its layers (works on loaded models)."""
+  context = model.get_layer("context").context
+  hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
+  recurrent = tuple(i + 1 for i, layer in enumerate(hidden) if isinstance(layer, ReluRecurrent))
+  if not recurrent:
+    architecture = "dnn"
+  elif len(recurrent) == len(hidden) and len(hidden) > 1:
+    architecture = "srnn"
+  else:
+    architecture = f"drnn{recurrent[0]}"
+  return {"architecture": architecture, "context": context, "num_layers": len(hidden),
+          "hidden_units": hidden[0].units, "output_format": model.get_layer("sources").output_format,
+          "recurrent_layers": recurrent, "num_bins": model.input_shape[-1]}

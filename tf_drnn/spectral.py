@@ -1,0 +1,86 @@
+"""STFT and inverse STFT with the project's AudioConfig, in TensorFlow and NumPy.
+
+Framing convention (shared by offline separation and the streaming export): the
+signal is padded with `hop` zeros on the left and up to a whole number of hops plus
+`hop` zeros on the right, so every input sample is covered by exactly two sine-windowed
+frames and overlap-add of the windowed inverse frames reconstructs it exactly. Frame
+`t` covers padded samples [t * hop, t * hop + n_fft), i.e. original samples
+[(t - 1) * hop, (t + 1) * hop).
+"""
+import numpy as np
+
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+
+
+def num_frames(num_samples, config=DEFAULT_AUDIO_CONFIG):
+  """Number of STFT frames for a signal of `num_samples` samples."""
+  hop = config.hop_length
+  return -(-num_samples // hop) + 1
+
+
+def sine_window(length, dtype=np.float32):
+  """sin(pi * (n + 0.5) / length), n = 0..length-1: its square overlap-adds to 1 at hop length/2."""
+  return np.sin(np.pi * (np.arange(length) + 0.5) / length).astype(dtype)
+
+
+def _padding(num_samples, config):
+  hop = config.hop_length
+  right = hop + (-num_samples) % hop
+  return hop, right
+
+
+def stft(waveform, config=DEFAULT_AUDIO_CONFIG):
+  """TF STFT. waveform [..., samples] float32 -> complex64 [..., frames, bins]."""
+  import tensorflow as tf
+  waveform = tf.convert_to_tensor(waveform, tf.float32)
+  num_samples = tf.shape(waveform)[-1]
+  hop = config.hop_length
+  right = hop + tf.math.floormod(-num_samples, hop)
+  paddings = tf.concat([tf.zeros([len(waveform.shape) - 1, 2], tf.int32),
+                        tf.reshape(tf.stack([hop, right]), [1, 2])], axis=0)
+  padded = tf.pad(waveform, paddings)
+  return tf.signal.stft(padded, frame_length=config.n_fft, frame_step=hop,
+                        fft_length=config.n_fft,
+                        window_fn=lambda n, dtype: tf.constant(sine_window(config.n_fft), dtype))
+
+
+def istft(spectrogram, num_samples, config=DEFAULT_AUDIO_CONFIG):
+  """TF inverse STFT. complex64 [..., frames, bins] -> float32 [..., num_samples]."""
+  import tensorflow as tf
+  frames = tf.signal.irfft(spectrogram, fft_length=[config.n_fft])
+  frames = frames * tf.constant(sine_window(config.n_fft))
+  signal = tf.signal.overlap_and_add(frames, config.hop_length)
+  return signal[..., config.hop_length:config.hop_length + num_samples]
+
+
+def magnitude_phase(spectrogram):
+  """complex [..] -> (magnitude float32, unit phasor complex64) with phasor 1 where |X| = 0."""
+  import tensorflow as tf
+  magnitude = tf.abs(spectrogram)
+  safe = tf.where(magnitude > 0, magnitude, tf.ones_like(magnitude))
+  phasor = tf.where(magnitude > 0, spectrogram / tf.cast(safe, spectrogram.dtype),
+                    tf.ones_like(spectrogram))
+  return magnitude, phasor
+
+
+# --- NumPy reference (tests, and TF-free callers) -----------------------------------------------
+
+def stft_numpy(waveform, config=DEFAULT_AUDIO_CONFIG):
+  """NumPy STFT, same convention as :func:`stft`. [samples] -> complex64 [frames, bins]."""
+  waveform = np.asarray(waveform, np.float32)
+  left, right = _padding(len(waveform), config)
+  padded = np.concatenate([np.zeros(left, np.float32), waveform, np.zeros(right, np.float32)])
+  count = num_frames(len(waveform), config)
+  index = np.arange(config.n_fft)[None, :] + config.hop_length * np.arange(count)[:, None]
+  frames = padded[index] * sine_window(config.n_fft)
+  return np.fft.rfft(frames, axis=-1).astype(np.complex64)
+
+
+def istft_numpy(spectrogram, num_samples, config=DEFAULT_AUDIO_CONFIG):
+  """NumPy inverse STFT, same convention as :func:`istft`. [frames, bins] -> [num_samples]."""
+  frames = np.fft.irfft(spectrogram, n=config.n_fft, axis=-1) * sine_window(config.n_fft, np.float64)
+  hop = config.hop_length
+  signal = np.zeros(hop * (len(frames) + 1), np.float64)
+  for t, frame in enumerate(frames):
+    signal[t * hop:t * hop + config.n_fft] += frame
+  return signal[hop:hop + num_samples].astype(np.float32)

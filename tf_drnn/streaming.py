@@ -1,0 +1,140 @@
+"""The trained model run chunk by chunk, with its state passed in and out as one tensor.
+
+Two levels, both built from the very layers of the trained Keras model (no second
+implementation):
+
+* :class:`FrameStream` - magnitude frames in, source magnitudes out, `delay` frames late.
+  State: the last `context - 1` input frames and each recurrent layer's hidden state.
+* :class:`PcmStream` - PCM samples in, separated PCM out, `latency_samples` late.
+  Analysis window, FFT, model, mask, inverse FFT and overlap-add all run inside, with
+  builtin TFLite ops only (the inverse real FFT is computed with forward RFFTs).
+
+Feeding a whole signal through a stream from zero state, followed by `latency_samples`
+zeros, gives exactly the offline result of `tf_drnn.separate.offline_estimates`.
+"""
+import numpy as np
+import tensorflow as tf
+
+from tf_drnn import spectral
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+from tf_drnn.model import ReluRecurrent
+
+
+class FrameStream:
+  """Streams magnitude frames through a model built by :func:`tf_drnn.model.build_model`.
+
+  call(magnitude [B, T, bins], state [B, state_size]) -> (sources [B, T, S, bins], next_state).
+  Output frame i of a call is input frame i - delay (the first `delay` outputs of a stream
+  are pre-roll, for frames before the start).
+  """
+
+  def __init__(self, model):
+    self.model = model
+    self.context = model.get_layer("context")
+    self.features = model.get_layer("features")
+    self.sources = model.get_layer("sources")
+    self.hidden = sorted((layer for layer in model.layers if layer.name.startswith("hidden_")),
+                         key=lambda layer: int(layer.name.split("_")[1]))
+    self.heads = [model.get_layer(name) for name in ("vocals_head", "accompaniment_head")
+                  if any(layer.name == name for layer in model.layers)]
+    self.num_bins = int(model.input_shape[-1])
+    self.delay = self.context.delay
+    self.buffer_frames = self.context.context - 1
+    self.recurrent_units = [layer.units for layer in self.hidden if isinstance(layer, ReluRecurrent)]
+    self.state_size = self.buffer_frames * self.num_bins + sum(self.recurrent_units)
+    self.num_sources = len(self.heads)
+
+  def initial_state(self, batch_size=1):
+    return tf.zeros([batch_size, self.state_size], tf.float32)
+
+  def __call__(self, magnitude, state):
+    batch = tf.shape(magnitude)[0]
+    steps = magnitude.shape[1] if magnitude.shape[1] is not None else tf.shape(magnitude)[1]
+    split = [self.buffer_frames * self.num_bins] + self.recurrent_units
+    buffer, *hidden_states = tf.split(state, split, axis=-1)
+    frames = tf.concat([tf.reshape(buffer, [batch, self.buffer_frames, self.num_bins]), magnitude], axis=1)
+    x = self.context(self.features(frames))
+    next_hidden = []
+    for layer in self.hidden:
+      if isinstance(layer, ReluRecurrent):
+        x, hidden = layer(x, initial_state=hidden_states[len(next_hidden)])
+        next_hidden.append(hidden)
+      else:
+        x = layer(x)
+    heads = [head(x) for head in self.heads]
+    centre = frames[:, self.delay:self.delay + steps]
+    sources = self.sources(heads, centre)
+    next_buffer = tf.reshape(frames[:, steps:], [batch, self.buffer_frames * self.num_bins])
+    return sources, tf.concat([next_buffer] + next_hidden, axis=-1)
+
+
+def inverse_rfft(real, imag, n_fft):
+  """Inverse real FFT from forward RFFTs only (builtin TFLite ops; no complex inputs).
+
+  For a Hermitian spectrum X = R + iI (bins = n_fft/2 + 1), with R extended evenly and I
+  oddly to n_fft points, x[n] = (Re FFT(R)[n] + Im FFT(I)[n]) / n_fft for n <= n_fft/2 and
+  x[n_fft - n] = (Re FFT(R)[n] - Im FFT(I)[n]) / n_fft.
+
+  real, imag: [..., bins] -> frames [..., n_fft].
+  """
+  even = tf.concat([real, tf.reverse(real[..., 1:-1], axis=[-1])], axis=-1)
+  odd = tf.concat([imag, -tf.reverse(imag[..., 1:-1], axis=[-1])], axis=-1)
+  spectrum_even = tf.signal.rfft(even)
+  spectrum_odd = tf.signal.rfft(odd)
+  first = (tf.math.real(spectrum_even) + tf.math.imag(spectrum_odd)) / n_fft  # n = 0..N/2
+  second = (tf.math.real(spectrum_even) - tf.math.imag(spectrum_odd)) / n_fft  # N - n
+  return tf.concat([first, tf.reverse(second[..., 1:-1], axis=[-1])], axis=-1)
+
+
+class PcmStream:
+  """Streams PCM through a model: [channels, n * hop] samples in, two stems out.
+
+  call(pcm [channels, n * hop], state [1, state_size]) ->
+      (vocals [channels, n * hop], accompaniment [channels, n * hop], next_state).
+  The mask is computed on the channel mean and applied to every channel. Output lags
+  input by `latency_samples` = (1 + delay) * hop samples.
+
+  State layout (flat float32): input tail [channels, (1 + delay) * hop] | model state |
+  overlap-add tails [2, channels, hop].
+  """
+
+  def __init__(self, model, channels=1, binary_mask=False, config=DEFAULT_AUDIO_CONFIG):
+    self.frames = FrameStream(model)
+    self.channels = int(channels)
+    self.binary_mask = binary_mask
+    self.config = config
+    self.hop = config.hop_length
+    self.delay = self.frames.delay
+    self.latency_samples = (1 + self.delay) * self.hop
+    self._sizes = [self.channels * self.latency_samples, self.frames.state_size,
+                   2 * self.channels * self.hop]
+    self.state_size = sum(self._sizes)
+    self.window = tf.constant(spectral.sine_window(config.n_fft))
+
+  def initial_state(self):
+    return tf.zeros([1, self.state_size], tf.float32)
+
+  def __call__(self, pcm, state):
+    from tf_drnn.separate import masks_from_magnitudes
+    hop, n_fft, c = self.hop, self.config.n_fft, self.channels
+    steps = pcm.shape[-1] // hop
+    input_tail, model_state, ola_tails = tf.split(state, self._sizes, axis=-1)
+    signal = tf.concat([tf.reshape(input_tail, [c, self.latency_samples]), pcm], axis=-1)
+    frames = tf.signal.frame(signal, n_fft, hop) * self.window  # [c, steps + delay, n_fft]
+    spectrum = tf.signal.rfft(frames)
+    real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)
+    mono_real, mono_imag = tf.reduce_mean(real, axis=0), tf.reduce_mean(imag, axis=0)
+    magnitude = tf.sqrt(mono_real * mono_real + mono_imag * mono_imag)  # [steps + delay, bins]
+    sources, next_model_state = self.frames(magnitude[None, self.delay:], model_state)
+    masks = masks_from_magnitudes(sources[0], magnitude[:steps], self.binary_mask)  # [steps, 2, bins]
+    masks = tf.transpose(masks, [1, 0, 2])[:, None]  # [2, 1, steps, bins]
+    time_frames = inverse_rfft(masks * real[:, :steps], masks * imag[:, :steps], n_fft) * self.window
+    # Overlap-add: block j = second half of frame j - 1 (or the saved tail) + first half of frame j.
+    tails = tf.reshape(ola_tails, [2, c, 1, hop])
+    halves = tf.concat([tails, time_frames[..., hop:]], axis=2)  # [2, c, steps + 1, hop]
+    blocks = time_frames[..., :hop] + halves[:, :, :steps]
+    output = tf.reshape(blocks, [2, c, steps * hop])
+    next_state = tf.concat([
+        tf.reshape(signal[:, -self.latency_samples:], [1, -1]), next_model_state,
+        tf.reshape(halves[:, :, steps], [1, -1])], axis=-1)
+    return output[0], output[1], next_state

@@ -1,0 +1,329 @@
+"""Training: `tf-drnn-train` (absl flags) over the library function :func:`train`.
+
+Writes into MODEL_DIR:
+  model.keras        the best model on the dev split (vocal GNSDR), written atomically
+  best.json          its dev scores, step and training options
+  checkpoints/       model + optimizer + step, to resume a killed run with the same flags
+  logs/              TensorBoard scalars (loss, learning rate, input-pipeline share, dev GNSDR)
+  options.json       the options of the run, checked on resume
+"""
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+
+from tf_drnn.errors import UserError
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+_MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format")
+log = logging.getLogger("tf_drnn.train")
+
+
+@dataclasses.dataclass
+class TrainOptions:
+  """Everything a training run depends on (the absl flags map one to one onto these)."""
+  data_dir: str
+  model_dir: str
+  dataset: str = "mir1k"
+  dev_clips: tuple = ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09")
+  architecture: str = "drnn2"
+  context: int = 3
+  num_layers: int = 3
+  hidden_units: int = 1000
+  output_format: str = "masked"
+  loss: str = "mse"
+  discriminative_weight: float = 0.05
+  train_steps: int = 10000
+  batch_size: int = 32
+  sequence_length: int = 100
+  learning_rate: float = 1e-3
+  warmup_steps: int = 500
+  clip_norm: float = 5.0
+  circular_shift: int = 10000
+  seed: int = 0
+  strategy: str = "default"
+  eval_every: int = 500
+  jit_compile: bool = True
+
+
+def make_strategy(name):
+  """The tf.distribute strategy for `name`: one device (a GPU when present), mirrored or multi-worker."""
+  import tensorflow as tf
+  if name == "default":
+    return tf.distribute.get_strategy()  # No distribution; TF places ops on a GPU when present.
+  if name == "mirrored":
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+  if name == "multi_worker":
+    if "TF_CONFIG" not in os.environ:
+      raise UserError("--strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task)")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise UserError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+
+
+def load_dataset(name, data_dir, dev_clips):
+  """The dataset reader for `name` (the only place that knows dataset layouts)."""
+  if name == "mir1k":
+    from tf_drnn.data.mir1k import MIR1K
+    return MIR1K(data_dir, dev_clips=dev_clips)
+  raise UserError(f"unknown dataset {name!r}: choose mir1k")
+
+
+def _atomic_json(path, data):
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(data, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def save_model_atomically(model, path):
+  """model.save to a temporary .keras file beside `path`, then rename: never a half-written model."""
+  tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
+  model.save(tmp)
+  os.replace(tmp, path)
+
+
+def _check_resume_options(model_dir, options):
+  path = os.path.join(model_dir, "options.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      previous = json.load(f)
+    changed = [k for k in _MODEL_OPTIONS if previous.get(k) != getattr(options, k)]
+    if changed:
+      raise UserError(f"{model_dir}: holds a run with different model options ({', '.join(changed)}); "
+                      "use another --model_dir")
+
+
+def train(options: TrainOptions):
+  """Trains a model; returns the best dev metrics. Resumes from MODEL_DIR's last checkpoint."""
+  import numpy as np
+  import tensorflow as tf
+  import keras
+
+  from tf_drnn import model as model_lib
+  from tf_drnn.data import pipeline
+  from tf_drnn.evaluate import evaluate_tracks
+  from tf_drnn.losses import DiscriminativeLoss
+  from tf_drnn.separate import offline_estimates
+
+  model_lib.recurrent_layer_indices(options.architecture, options.num_layers)  # validates
+  dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
+  train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")
+  if not train_tracks:
+    raise UserError(f"{options.data_dir}: no training clips found")
+  os.makedirs(options.model_dir, exist_ok=True)
+  _check_resume_options(options.model_dir, options)
+
+  strategy = make_strategy(options.strategy)
+  is_chief = _is_chief(strategy)
+  work_dir = options.model_dir if is_chief else os.path.join(
+      options.model_dir, f".worker-{strategy.cluster_resolver.task_id}")
+  if is_chief:
+    _atomic_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
+
+  keras.utils.set_random_seed(options.seed)
+  log.info("loading %d training clips, %d dev clips", len(train_tracks), len(dev_tracks))
+  sources = pipeline.load_sources(train_tracks)
+  dev_tracks = [_cached(t) for t in dev_tracks]
+
+  with strategy.scope():
+    model = model_lib.build_model(options.architecture, options.context, options.num_layers,
+                                  options.hidden_units, options.output_format)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(options.train_steps - options.warmup_steps, 1), alpha=0.05,
+        warmup_target=options.learning_rate, warmup_steps=options.warmup_steps)
+    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=options.clip_norm or None)
+    optimizer.build(model.trainable_variables)
+    loss_fn = DiscriminativeLoss(options.loss, options.discriminative_weight)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    best_dev = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name="best_dev")
+
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best_dev=best_dev)
+  manager = tf.train.CheckpointManager(checkpoint, os.path.join(work_dir, "checkpoints"), max_to_keep=2)
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    log.info("resuming from %s at step %d (best dev vocal GNSDR so far %.2f dB)",
+             manager.latest_checkpoint, int(step.numpy()), float(best_dev.numpy()))
+    print(f"Resuming from checkpoint at step {int(step.numpy())}", flush=True)
+  else:
+    model.get_layer("features").set_statistics(pipeline.statistics_magnitudes(sources))
+
+  global_batch = options.batch_size
+  data = pipeline.training_dataset(sources, global_batch, options.sequence_length,
+                                   options.circular_shift, options.seed + int(step.numpy()))
+  distributed = options.strategy != "default"
+  iterator = iter(strategy.experimental_distribute_dataset(data) if distributed else data)
+  frames_per_batch = float(global_batch * options.sequence_length)
+  variables = model.trainable_variables
+
+  def forward_backward(mixture, targets):
+    with tf.GradientTape() as tape:
+      estimates = model(mixture, training=True)
+      loss = tf.reduce_sum(loss_fn.call(targets, estimates)) / frames_per_batch
+    return loss, tape.gradient(loss, variables)
+
+  use_xla = options.jit_compile and not distributed
+  compiled = tf.function(forward_backward, jit_compile=use_xla)
+
+  def replica_step(mixture, targets):
+    loss, gradients = compiled(mixture, targets)
+    optimizer.apply_gradients(zip(gradients, variables))
+    return loss
+
+  @tf.function
+  def train_step(batch):
+    if not distributed:
+      return replica_step(*batch)
+    losses = strategy.run(replica_step, args=batch)
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+  def evaluate_dev():
+    if not dev_tracks:
+      return None
+    _, result = evaluate_tracks(lambda mix: offline_estimates(model, mix), dev_tracks)
+    return result
+
+  writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
+  progress = keras.utils.Progbar(options.train_steps, stateful_metrics=["loss", "input_share"],
+                                 verbose=1 if is_chief else 0)
+  input_time = compute_time = 0.0
+  best_result = None
+  start_step = int(step.numpy())
+  started = time.time()
+  while int(step.numpy()) < options.train_steps:
+    t0 = time.perf_counter()
+    batch = next(iterator)
+    t1 = time.perf_counter()
+    loss = float(train_step(batch))
+    t2 = time.perf_counter()
+    input_time += t1 - t0
+    compute_time += t2 - t1
+    if not math.isfinite(loss):
+      raise RuntimeError(f"training diverged at step {int(step.numpy())} (loss {loss}); "
+                         "lower --learning_rate or --clip_norm")
+    current = int(step.assign_add(1).numpy())
+    share = input_time / max(input_time + compute_time, 1e-9)
+    progress.update(current, [("loss", loss), ("input_share", share)])
+    if current % 50 == 0:
+      with writer.as_default(step=current):
+        tf.summary.scalar("loss", loss)
+        tf.summary.scalar("learning_rate", float(schedule(optimizer.iterations)))
+        tf.summary.scalar("input_pipeline_share", share)
+        tf.summary.scalar("seconds_per_step", (input_time + compute_time) / max(current - start_step, 1))
+    if current % options.eval_every == 0 or current == options.train_steps:
+      result = evaluate_dev()
+      score = result["vocals"]["GNSDR"] if result else float(current)
+      if result:
+        with writer.as_default(step=current):
+          for name, value in result["vocals"].items():
+            tf.summary.scalar(f"dev/vocals_{name}", value)
+        log.info("step %d: dev vocal GNSDR %.2f dB (best %.2f dB)", current, score, float(best_dev.numpy()))
+        print(f"\nstep {current}: dev vocal GNSDR {score:.2f} dB", flush=True)
+      if score > best_dev.numpy() or not os.path.exists(os.path.join(work_dir, "model.keras")):
+        best_dev.assign(max(score, float(best_dev.numpy())))
+        best_result = result
+        if is_chief:
+          save_model_atomically(model, os.path.join(work_dir, "model.keras"))
+          _atomic_json(os.path.join(work_dir, "best.json"),
+                       {"step": current, "dev": result, "options": dataclasses.asdict(options),
+                        "training_seconds": time.time() - started})
+      manager.save(checkpoint_number=current)
+  if int(step.numpy()) > start_step:
+    manager.save(checkpoint_number=int(step.numpy()))
+  seconds = time.time() - started
+  log.info("trained steps %d..%d in %.0f s; input pipeline share %.1f%%", start_step,
+           int(step.numpy()), seconds, 100 * input_time / max(input_time + compute_time, 1e-9))
+  return best_result
+
+
+def _is_chief(strategy):
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not getattr(resolver, "cluster_spec", None) or not resolver.cluster_spec().jobs:
+    return True
+  return resolver.task_type in ("chief", None) or (resolver.task_type == "worker" and resolver.task_id == 0
+                                                   and "chief" not in resolver.cluster_spec().jobs)
+
+
+class _cached:
+  """A Track whose sources are loaded once (dev clips are scored many times)."""
+
+  def __init__(self, track):
+    self.name = track.name
+    self._sources = track.sources()
+
+  def sources(self):
+    return self._sources
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def define_flags():
+  from absl import flags
+  from tf_drnn.model import ARCHITECTURES, OUTPUT_FORMATS
+  from tf_drnn.losses import LOSSES
+  defaults = TrainOptions(data_dir="", model_dir="")
+  flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/).")
+  flags.DEFINE_string("model_dir", None, "Where the model, checkpoints and logs go.")
+  flags.DEFINE_enum("dataset", defaults.dataset, ["mir1k"], "Dataset layout.")
+  flags.DEFINE_list("dev_clips", list(defaults.dev_clips),
+                    "Training-singer clips (or song prefixes such as amy_9) held out as the dev set.")
+  flags.DEFINE_enum("architecture", defaults.architecture, ARCHITECTURES,
+                    "dnn, drnn1..drnn3 (recurrence on hidden layer k) or srnn (on all).")
+  flags.DEFINE_integer("context", defaults.context, "Input frames per output frame (1, 3, 5).")
+  flags.DEFINE_integer("num_layers", defaults.num_layers, "Hidden layers.")
+  flags.DEFINE_integer("hidden_units", defaults.hidden_units, "ReLU units per hidden layer.")
+  flags.DEFINE_enum("output_format", defaults.output_format, OUTPUT_FORMATS,
+                    "masked: two heads + joint soft mask; two_sources: no mask; one_source: vocals only.")
+  flags.DEFINE_enum("loss", defaults.loss, LOSSES, "Divergence: mse or generalized KL.")
+  flags.DEFINE_float("discriminative_weight", defaults.discriminative_weight,
+                     "Weight gamma of the discriminative term (0: plain objective).")
+  flags.DEFINE_integer("train_steps", defaults.train_steps, "Total optimizer steps.")
+  flags.DEFINE_integer("batch_size", defaults.batch_size, "Sequences per step (global).")
+  flags.DEFINE_integer("sequence_length", defaults.sequence_length, "Frames per training sequence.")
+  flags.DEFINE_float("learning_rate", defaults.learning_rate, "Peak Adam learning rate.")
+  flags.DEFINE_integer("warmup_steps", defaults.warmup_steps, "Linear warm-up steps before cosine decay.")
+  flags.DEFINE_float("clip_norm", defaults.clip_norm, "Global gradient-norm clipping (0: none).")
+  flags.DEFINE_integer("circular_shift", defaults.circular_shift,
+                       "Step in samples between circular shifts of the accompaniment (0: none).")
+  flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
+  flags.DEFINE_enum("strategy", defaults.strategy, STRATEGIES,
+                    "default: one device (GPU if present); mirrored: all local GPUs (or CPUs); "
+                    "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG.")
+  flags.DEFINE_integer("eval_every", defaults.eval_every, "Steps between dev evaluations and checkpoints.")
+  flags.DEFINE_bool("jit_compile", defaults.jit_compile, "Compile the training step with XLA.")
+  flags.mark_flags_as_required(["data_dir", "model_dir"])
+
+
+def options_from_flags():
+  from absl import flags
+  values = flags.FLAGS
+  fields = {f.name for f in dataclasses.fields(TrainOptions)}
+  kwargs = {name: values[name].value for name in fields}
+  kwargs["dev_clips"] = tuple(kwargs["dev_clips"])
+  return TrainOptions(**kwargs)
+
+
+def main(argv):
+  del argv
+  from tf_drnn.cli_util import run_guarded
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+  options = options_from_flags()
+  result = run_guarded(lambda: train(options))
+  if result:
+    print(json.dumps({"best_dev": result}, indent=2))
+
+
+def run():
+  from absl import app
+  from tf_drnn.cli_util import quiet_tensorflow
+  quiet_tensorflow()
+  define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
