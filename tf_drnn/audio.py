@@ -25,12 +25,7 @@ def read_audio(path, sample_rate=None, mono=False):
     (waveform, sample_rate): float32 [samples] if mono else [samples, channels].
   """
   path = os.fspath(path)
-  if not os.path.exists(path):
-    raise AudioFileError(path, "no such file")
-  if os.path.isdir(path):
-    raise AudioFileError(path, "is a directory, not an audio file")
-  if os.path.getsize(path) == 0:
-    raise AudioFileError(path, "empty file (0 bytes)")
+  check_readable(path)
   import soundfile
   try:
     data, rate = soundfile.read(path, dtype="float32", always_2d=True)
@@ -54,6 +49,16 @@ def read_audio(path, sample_rate=None, mono=False):
     data = resample(data, rate, sample_rate)
     rate = sample_rate
   return np.ascontiguousarray(data, dtype=np.float32), int(rate)
+
+
+def check_readable(path):
+  """Raises AudioFileError for a path that is missing, a directory or an empty file."""
+  if not os.path.exists(path):
+    raise AudioFileError(path, "no such file")
+  if os.path.isdir(path):
+    raise AudioFileError(path, "is a directory, not an audio file")
+  if os.path.getsize(path) == 0:
+    raise AudioFileError(path, "empty file (0 bytes)")
 
 
 def resample(waveform, from_rate, to_rate):

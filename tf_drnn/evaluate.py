@@ -1,11 +1,38 @@
-"""Scores a separator on a dataset split: per-clip BSS Eval v3 and G-metrics.
+"""Scores a separator on a dataset split: per-clip BSS Eval v3 and G-metrics; `tf-drnn-evaluate`.
 
-The same code ranks checkpoints during training (dev split) and backs `tf-drnn-evaluate`.
+The same code ranks checkpoints during training (dev split, :func:`evaluate_tracks`) and backs
+the `tf-drnn-evaluate` command, which scores a trained model or a reference method
+(:mod:`tf_drnn.baselines`: the mixture itself, RPCA, oracle masks, the paper authors' own
+separations) on the paper's 0 dB mixtures and writes per-clip scores and global metrics
+(JSON, plus a Markdown table beside it).
+
+    tf-drnn-evaluate --data_dir=MIR-1K --split=test --model=runs/drnn2 --output=results.json
+    tf-drnn-evaluate --data_dir=MIR-1K --method=oracle_irm --workers=4
+    tf-drnn-evaluate --data_dir=MIR-1K --method=authors        # the 6 clips they released
+
+Separation with TensorFlow stays in the main process; BSS Eval (the slow part) runs in
+`--workers` processes. NumPy-only methods (mixture, rpca, oracles, authors) separate in the
+workers too.
 """
+import collections
+import dataclasses
+import functools
+import json
+import os
+import sys
+import tempfile
+import time
+
 import numpy as np
 
 from tf_drnn import metrics
-from tf_drnn.data.base import unit_energy_mix
+from tf_drnn.data.base import Track, unit_energy_mix
+from tf_drnn.errors import UserError
+
+METHODS = ("model", "mixture", "rpca", "oracle_irm", "oracle_ibm", "authors")
+AUTHORS_CLIPS = "authors"  # --clips=authors: the clips the paper's authors released separations of.
+
+Clip = collections.namedtuple("Clip", "name mixture vocals accompaniment")
 
 
 def mixtures(tracks):
@@ -16,7 +43,144 @@ def mixtures(tracks):
     yield track.name, mixture, vocals, accompaniment
 
 
-def evaluate_tracks(separate, tracks, gain=1.0, progress=False):
+# --- estimators: (name, mixture, vocals, accompaniment) -> (vocals, accompaniment) estimates -----
+# Picklable, so the NumPy-only ones can run inside worker processes.
+
+@dataclasses.dataclass(frozen=True)
+class BlindEstimator:
+  """A separator that sees only the mixture: `separate(mixture) -> (vocals, accompaniment)`."""
+  separate: object
+
+  def __call__(self, name, mixture, vocals, accompaniment):
+    return self.separate(mixture)
+
+
+@dataclasses.dataclass(frozen=True)
+class OracleEstimator:
+  """Ideal mask ("irm" or "ibm") from the true sources (:func:`tf_drnn.baselines.oracle_separator`)."""
+  kind: str
+
+  def __call__(self, name, mixture, vocals, accompaniment):
+    from tf_drnn.baselines import oracle_separator
+    return oracle_separator(mixture, vocals, accompaniment, self.kind)
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthorsEstimator:
+  """The paper authors' stored separations, fitted to the clip's length (zero-padded at the end)."""
+  directory: str
+  mask: str = "softmask"
+
+  def __call__(self, name, mixture, vocals, accompaniment):
+    from tf_drnn.baselines import AuthorsResults
+    return AuthorsResults(self.directory, self.mask).estimates(name, len(mixture))
+
+
+def _estimate_and_score(estimator, clip, gain, estimates=None):
+  """One clip: separate (unless `estimates` are given) at level `gain`, divide back, score."""
+  if estimates is None:
+    estimates = estimator(clip.name, clip.mixture * gain, clip.vocals * gain, clip.accompaniment * gain)
+  vocals_estimate, accompaniment_estimate = (np.asarray(e, np.float32) / gain for e in estimates)
+  for estimate in (vocals_estimate, accompaniment_estimate):
+    if estimate.shape != clip.mixture.shape:
+      raise ValueError(f"{clip.name}: estimate of shape {estimate.shape}, expected {clip.mixture.shape}")
+  return metrics.score_clip(clip.name, clip.vocals, clip.accompaniment, vocals_estimate,
+                            accompaniment_estimate, clip.mixture)
+
+
+def _limit_worker_threads():
+  """Worker initializer: one BLAS thread per worker process (the workers are the parallelism)."""
+  try:
+    import threadpoolctl
+    threadpoolctl.threadpool_limits(1)
+  except ImportError:
+    pass
+
+
+def available_cpus():
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:
+    return os.cpu_count() or 1
+
+
+def score_estimates(estimator, tracks, gain=1.0, progress=False, workers=1, separate_in_workers=False):
+  """Separates and scores every track, scoring in parallel processes.
+
+  Args:
+    estimator: Callable (name, mixture, vocals, accompaniment) -> (vocals, accompaniment)
+      estimates [samples]. Blind separators ignore all but the mixture.
+    tracks: Iterable of :class:`tf_drnn.data.base.Track`.
+    gain: Level applied to mixture and references before separation (estimates are divided by it).
+    progress: Show a progress bar (stderr).
+    workers: Processes for BSS Eval; 1 scores in this process, 0 picks one per CPU but one.
+    separate_in_workers: Run `estimator` in the workers as well (it must be picklable and
+      must not use TensorFlow); otherwise it runs here, in the calling process.
+
+  Returns:
+    (list of ClipScore in track order, global metrics dict).
+  """
+  tracks = list(tracks)
+  if not tracks:
+    raise UserError("no clips to evaluate")
+  if workers <= 0:
+    workers = max(1, available_cpus() - 1)
+  workers = min(workers, len(tracks))
+  bar = None
+  if progress:
+    from tqdm import tqdm
+    bar = tqdm(total=len(tracks), desc="clips", unit="clip", file=sys.stderr)
+  clips = (Clip(*row) for row in mixtures(tracks))
+  try:
+    if workers == 1:
+      scores = []
+      for clip in clips:
+        scores.append(_estimate_and_score(estimator, clip, gain))
+        if bar is not None:
+          bar.update(1)
+    else:
+      scores = _score_in_pool(estimator, clips, gain, workers, separate_in_workers, bar)
+  finally:
+    if bar is not None:
+      bar.close()
+  return scores, metrics.global_metrics(scores)
+
+
+def _score_in_pool(estimator, clips, gain, workers, separate_in_workers, bar):
+  import concurrent.futures
+  import multiprocessing
+  # spawn, not fork: the parent may hold TensorFlow's threads, which do not survive a fork.
+  context = multiprocessing.get_context("spawn")
+  results = {}
+  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                              initializer=_limit_worker_threads) as pool:
+    pending = set()
+    order = []
+    for clip in clips:
+      order.append(clip.name)
+      if separate_in_workers:
+        future = pool.submit(_estimate_and_score, estimator, clip, gain)
+      else:
+        estimates = estimator(clip.name, clip.mixture * gain, clip.vocals * gain, clip.accompaniment * gain)
+        future = pool.submit(_estimate_and_score, None, clip, gain, tuple(np.asarray(e) for e in estimates))
+      pending.add(future)
+      if len(pending) >= 2 * workers:  # Bounded memory: at most 2 clips queued per worker.
+        done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+        _collect(done, results, bar)
+    done, _ = concurrent.futures.wait(pending)
+    _collect(done, results, bar)
+  return [results[name] for name in order]
+
+
+def _collect(done, results, bar):
+  for future in done:
+    score = future.result()
+    results[score.name] = score
+    if bar is not None:
+      bar.update(1)
+
+
+def evaluate_tracks(separate, tracks, gain=1.0, progress=False, workers=1):
   """Separates and scores every track.
 
   Args:
@@ -25,19 +189,240 @@ def evaluate_tracks(separate, tracks, gain=1.0, progress=False):
     gain: Level applied to the mixture before separation (estimates are divided by it),
       to check that quiet inputs separate as well as loud ones.
     progress: Show a progress bar.
+    workers: Processes scoring BSS Eval (separation stays in this process).
 
   Returns:
     (list of ClipScore, global metrics dict).
   """
-  tracks = list(tracks)
-  iterator = mixtures(tracks)
-  if progress:
-    from tqdm import tqdm
-    iterator = tqdm(iterator, total=len(tracks), desc="clips", unit="clip")
-  scores = []
-  for name, mixture, vocals, accompaniment in iterator:
-    vocals_estimate, accompaniment_estimate = separate(mixture * gain)
-    scores.append(metrics.score_clip(name, vocals, accompaniment,
-                                     np.asarray(vocals_estimate) / gain,
-                                     np.asarray(accompaniment_estimate) / gain, mixture))
-  return scores, metrics.global_metrics(scores)
+  return score_estimates(BlindEstimator(separate), tracks, gain, progress, workers)
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def model_separate_fn(model_path):
+  """mixture [samples] -> (vocals, accompaniment) with a trained model (None: the bundled one)."""
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+  from tf_drnn.separate import Separator
+  separator = Separator(model_path)
+  rate = DEFAULT_AUDIO_CONFIG.sample_rate
+
+  def separate(mixture):
+    out = separator.separate(mixture, rate)
+    return out["vocals"], out["accompaniment"]
+  return separate
+
+
+def _offline_separate_fn(model_path):
+  """Fallback adapter (whole-signal model call): swap in for :func:`model_separate_fn` if needed."""
+  from tf_drnn.separate import load_model, offline_estimates
+  model = load_model(model_path)
+  return lambda mixture: offline_estimates(model, mixture)
+
+
+def make_estimator(method, model_path=None, authors_dir=None, authors_mask="softmask"):
+  """(estimator, runs_in_workers) for a --method."""
+  from tf_drnn import baselines
+  if method == "model":
+    return BlindEstimator(model_separate_fn(model_path)), False
+  if method == "mixture":
+    return BlindEstimator(baselines.mixture_separator), True
+  if method == "rpca":
+    return BlindEstimator(baselines.rpca_separator), True
+  if method in ("oracle_irm", "oracle_ibm"):
+    return OracleEstimator(method.split("_", 1)[1]), True
+  if method == "authors":
+    baselines.AuthorsResults(authors_dir, authors_mask)  # Fails early on a bad directory.
+    return AuthorsEstimator(os.fspath(authors_dir), authors_mask), True
+  raise UserError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+
+
+def select_tracks(dataset, split=None, clips=None, max_clips=0, only=None):
+  """Tracks to score: named `clips` (any split) or a whole `split`, optionally within `only`.
+
+  `max_clips` > 0 keeps that many, spread evenly over the sorted list (every singer stays in).
+  """
+  all_names = [name for s in dataset.SPLITS for name in dataset.clip_names(s)]
+  if clips:
+    unknown = [c for c in clips if c not in all_names]
+    if unknown:
+      raise UserError(f"unknown clip(s) {', '.join(unknown)} in {dataset.wav_dir}")
+    names = list(dict.fromkeys(clips))
+  else:
+    names = dataset.clip_names(split)
+  if only is not None:
+    names = [n for n in names if n in only]
+  if not names:
+    raise UserError("no clips selected" + (f" in split {split!r}" if not clips else ""))
+  if 0 < max_clips < len(names):
+    picks = np.unique(np.round(np.linspace(0, len(names) - 1, max_clips)).astype(int))
+    names = [names[i] for i in picks]
+  return [Track(n, functools.partial(dataset.load_clip, n)) for n in names]
+
+
+def report(scores, result, info):
+  """The JSON document: run info, global metrics and per-clip scores."""
+  total = sum(s.num_samples for s in scores)
+  rate = info.get("sample_rate", 16000)
+  return {**info, "num_clips": len(scores), "total_samples": total, "total_seconds": total / rate,
+          "global": result, "clips": [s.as_dict() for s in scores]}
+
+
+def markdown_table(document):
+  """The Markdown summary of a :func:`report` document."""
+  g = document["global"]
+  lines = [f"# tf-drnn-evaluate: {document['method']}", ""]
+  what = [f"method `{document['method']}`"]
+  if document.get("model"):
+    what.append(f"model `{document['model']}`")
+  what.append(f"clips: {document['selection']}")
+  if document.get("gain_db"):
+    what.append(f"mixtures at {document['gain_db']:+g} dB")
+  lines.append(", ".join(what) + ".")
+  lines += ["", f"{document['num_clips']} clips, {document['total_seconds']:.1f} s in total. "
+            "BSS Eval v3 (mir_eval), 0 dB mixtures; G-metrics are clip-length-weighted means, dB.", ""]
+  lines += ["| source | GNSDR | GSIR | GSAR | GSDR |", "|---|---:|---:|---:|---:|"]
+  for source in metrics.SOURCES:
+    m = g[source]
+    lines.append(f"| {source} | {m['GNSDR']:.2f} | {m['GSIR']:.2f} | {m['GSAR']:.2f} | {m['GSDR']:.2f} |")
+  lines += ["", "## Per clip", "", "| clip | seconds | vocal NSDR | vocal SIR | vocal SAR | "
+            "accomp. NSDR | accomp. SIR | accomp. SAR |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+  rate = document.get("sample_rate", 16000)
+  for row in document["clips"]:
+    v, a = row["vocals"], row["accompaniment"]
+    lines.append(f"| {row['name']} | {row['num_samples'] / rate:.2f} | {v['NSDR']:.2f} | {v['SIR']:.2f} | "
+                 f"{v['SAR']:.2f} | {a['NSDR']:.2f} | {a['SIR']:.2f} | {a['SAR']:.2f} |")
+  return "\n".join(lines) + "\n"
+
+
+def write_atomically(path, text):
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def markdown_path(output):
+  return os.path.splitext(output)[0] + ".md"
+
+
+def evaluate_command(data_dir, method="model", model=None, split="test", clips=(), gain_db=0.0,
+                     max_clips=0, workers=0, output="results.json", authors_dir=None,
+                     authors_mask="softmask", dev_clips=None, progress=True, split_given=True):
+  """Everything `tf-drnn-evaluate` does; returns the JSON document it wrote."""
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+  from tf_drnn.data.mir1k import DEFAULT_DEV_CLIPS, MIR1K
+  if not data_dir:
+    raise UserError("--data_dir is required (the MIR-1K folder holding Wavfile/)")
+  if method not in METHODS:
+    raise UserError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+  if model and method != "model":
+    raise UserError(f"--model applies to --method=model only, not {method}")
+  if gain_db != 0 and method == "authors":
+    raise UserError("--gain_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
+  if max_clips < 0:
+    raise UserError("--max_clips must be >= 0")
+  if not output:
+    raise UserError("--output is required")
+  dataset = MIR1K(data_dir, dev_clips=dev_clips or DEFAULT_DEV_CLIPS)
+  clips = list(clips or ())
+  authors = None
+  if method == "authors" or AUTHORS_CLIPS in clips:
+    from tf_drnn.baselines import AuthorsResults
+    authors_dir = authors_dir or os.path.join(os.fspath(data_dir), "authors_demo_results")
+    authors = AuthorsResults(authors_dir, authors_mask)
+  if AUTHORS_CLIPS in clips:
+    clips = [c for c in clips if c != AUTHORS_CLIPS] + list(authors.clips)
+  only = None
+  if method == "authors":
+    only = authors.clips
+    if not clips and not split_given:
+      clips = list(authors.clips)  # Their clips span the dev and test splits.
+  tracks = select_tracks(dataset, split, clips, max_clips, only)
+  selection = (f"{', '.join(t.name for t in tracks)}" if clips else f"split {split}") + (
+      f" (max_clips {max_clips})" if max_clips else "")
+  estimator, in_workers = make_estimator(method, model, authors_dir, authors_mask)
+  started = time.time()
+  scores, result = score_estimates(estimator, tracks, gain=10.0 ** (gain_db / 20.0), progress=progress,
+                                   workers=workers, separate_in_workers=in_workers)
+  info = {
+      "method": method,
+      "model": (os.path.abspath(model) if model else "bundled") if method == "model" else None,
+      "data_dir": os.path.abspath(data_dir), "split": None if clips else split,
+      "selection": selection, "max_clips": max_clips, "gain_db": gain_db,
+      "sample_rate": DEFAULT_AUDIO_CONFIG.sample_rate, "audio_config": DEFAULT_AUDIO_CONFIG.as_dict(),
+      "mixing": "0 dB: vocals and accompaniment each scaled to unit RMS, summed, unshifted",
+      "metrics": "BSS Eval v3 (mir_eval.separation.bss_eval_sources, no permutation); "
+                 "NSDR = SDR(estimate) - SDR(mixture); G-metrics weighted by clip length",
+      "elapsed_seconds": time.time() - started,
+  }
+  if method == "authors":
+    info["authors"] = {"directory": os.path.abspath(authors.directory), "mask": authors_mask,
+                       "length": "estimates zero-padded at the end (or trimmed) to the clip length"}
+  document = report(scores, result, info)
+  write_atomically(output, json.dumps(document, indent=2) + "\n")
+  write_atomically(markdown_path(output), markdown_table(document))
+  return document
+
+
+def define_flags():
+  from absl import flags
+  flags.DEFINE_string("model", None, "Trained model: a .keras file or a training model_dir holding "
+                      "model.keras (default: the bundled model). Only with --method=model.")
+  flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/).")
+  flags.DEFINE_enum("split", "test", ["train", "dev", "test"], "Dataset split to score.")
+  flags.DEFINE_list("clips", [], "Score these clips (any split) instead of --split; "
+                    f"'{AUTHORS_CLIPS}' = the clips the paper's authors released separations of.")
+  flags.DEFINE_enum("method", "model", METHODS,
+                    "model: a trained DRNN; mixture: the mixture as both estimates (NSDR 0); "
+                    "rpca: robust PCA (Huang et al. 2012); oracle_irm / oracle_ibm: ideal ratio / binary "
+                    "mask from the true sources; authors: the ISMIR 2014 authors' own separations "
+                    "(their clips only).")
+  flags.DEFINE_float("gain_db", 0.0, "Level change applied to each 0 dB mixture before separation "
+                     "(estimates are scaled back), e.g. -40 to check that quiet input separates the same.")
+  flags.DEFINE_integer("max_clips", 0, "Score at most this many clips, spread evenly over the list (0: all).")
+  flags.DEFINE_integer("workers", 0, "Processes computing BSS Eval (0: one per CPU but one; 1: no "
+                       "subprocesses). Model separation stays in the main process.")
+  flags.DEFINE_string("output", "results.json", "Per-clip and global scores (JSON); a Markdown table "
+                      "goes beside it (same name, .md).")
+  flags.DEFINE_string("authors_dir", None, "The authors' separations (default: DATA_DIR/authors_demo_results).")
+  flags.DEFINE_enum("authors_mask", "softmask", ["softmask", "bmask", "nomask"],
+                    "Which of the authors' outputs to score.")
+  flags.DEFINE_list("dev_clips", ["abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09"],
+                    "Training-singer clips (or song prefixes) that form the dev split.")
+  flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+
+def main(argv):
+  from absl import flags
+  from tf_drnn.cli_util import run_guarded
+  if len(argv) > 1:
+    print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
+    sys.exit(2)
+  f = flags.FLAGS
+  document = run_guarded(lambda: evaluate_command(
+      f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips, gain_db=f.gain_db,
+      max_clips=f.max_clips, workers=f.workers, output=f.output, authors_dir=f.authors_dir,
+      authors_mask=f.authors_mask, dev_clips=tuple(f.dev_clips), progress=f.progress,
+      split_given=f["split"].present))
+  summary = {source: {k: round(v, 2) for k, v in values.items()} for source, values in document["global"].items()}
+  print(json.dumps({"method": document["method"], "num_clips": document["num_clips"], "global": summary}))
+  print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
+
+
+def run():
+  from absl import app
+  from tf_drnn.cli_util import quiet_tensorflow
+  quiet_tensorflow()
+  define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

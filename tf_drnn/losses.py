@@ -11,7 +11,8 @@ objective; a one-source model is trained on the vocals term alone.
 import keras
 import tensorflow as tf
 
-LOSSES = ("mse", "kl")
+from tf_drnn.choices import LOSSES
+
 _KL_EPSILON = 1e-6
 
 

@@ -16,10 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_drnn.choices import ARCHITECTURES, OUTPUT_FORMATS
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-
-ARCHITECTURES = ("dnn", "drnn1", "drnn2", "drnn3", "srnn")
-OUTPUT_FORMATS = ("masked", "two_sources", "one_source")
 _PACKAGE = "tf_drnn"
 
 

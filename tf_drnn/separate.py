@@ -1,8 +1,18 @@
-"""Separation of waveforms with a trained model."""
+"""Separation of waveforms and files: the :class:`Separator` API and `tf-drnn-separate`.
+
+Every path runs the trained model through :class:`tf_drnn.streaming.PcmStream` in blocks
+of `block_frames` hops, so memory stays bounded whatever the input length, and the
+result equals the offline model on the whole signal (:func:`offline_estimates`).
+"""
+import os
+
 import numpy as np
 
-from tf_drnn import spectral
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+from tf_drnn.errors import AudioFileError, UserError
+
+STEMS = ("vocals", "accompaniment")
+BUNDLED_MODEL = os.path.join(os.path.dirname(__file__), "pretrained", "drnn2.keras")
 
 
 def masks_from_magnitudes(source_magnitudes, mixture_magnitude, binary=False):
@@ -21,8 +31,12 @@ def masks_from_magnitudes(source_magnitudes, mixture_magnitude, binary=False):
 
 
 def offline_estimates(model, mixture, binary=False, config=DEFAULT_AUDIO_CONFIG):
-  """Separates a whole mono waveform [samples] at once -> (vocals, accompaniment) [samples]."""
+  """Separates a whole mono waveform [samples] at once -> (vocals, accompaniment) [samples].
+
+  The reference the streaming paths are tested against.
+  """
   import tensorflow as tf
+  from tf_drnn import spectral
   spectrum = spectral.stft(mixture, config)
   magnitude = tf.abs(spectrum)
   sources = model(magnitude[None], training=False)[0]
@@ -30,3 +44,338 @@ def offline_estimates(model, mixture, binary=False, config=DEFAULT_AUDIO_CONFIG)
   masked = tf.cast(masks, tf.complex64) * spectrum[:, None, :]  # [frames, 2, bins]
   estimates = spectral.istft(tf.transpose(masked, [1, 0, 2]), len(mixture), config)
   return np.asarray(estimates[0]), np.asarray(estimates[1])
+
+
+def load_model(model=None):
+  """A Keras model from None (the bundled one), a .keras file, a training model_dir, or a model."""
+  if model is not None and not isinstance(model, (str, os.PathLike)):
+    return model
+  path = os.fspath(model) if model is not None else BUNDLED_MODEL
+  if os.path.isdir(path):
+    path = os.path.join(path, "model.keras")
+  if not os.path.isfile(path):
+    raise UserError(f"{path}: no such model file" + (
+        " (the bundled model is missing from this installation)" if model is None else ""))
+  import keras
+  import tf_drnn.model  # noqa: F401  (registers the custom layers)
+  import tf_drnn.losses  # noqa: F401
+  try:
+    return keras.models.load_model(path, compile=False)
+  except Exception as error:
+    raise UserError(f"{path}: cannot load model ({str(error).splitlines()[0][:200]})") from None
+
+
+class Separator:
+  """Separates vocals from accompaniment with a trained DRNN.
+
+  Args:
+    model: None (the bundled pretrained model), a .keras path, a training model_dir, or a
+      Keras model from :func:`tf_drnn.model.build_model`.
+    binary_mask: Use a binary instead of the soft time-frequency mask.
+    block_frames: STFT hops processed per model call (memory vs. call overhead).
+  """
+
+  def __init__(self, model=None, binary_mask=False, block_frames=512, config=DEFAULT_AUDIO_CONFIG):
+    self.model = load_model(model)
+    self.binary_mask = binary_mask
+    self.config = config
+    self.block_samples = block_frames * config.hop_length
+    self._streams = {}
+
+  def stream(self, channels):
+    """(PcmStream, compiled step) for a channel count; built once and reused."""
+    if channels not in self._streams:
+      import tensorflow as tf
+      from tf_drnn.streaming import PcmStream
+      stream = PcmStream(self.model, channels, self.binary_mask, self.config)
+      step = tf.function(stream.__call__, input_signature=[
+          tf.TensorSpec([channels, self.block_samples], tf.float32),
+          tf.TensorSpec([1, stream.state_size], tf.float32)], reduce_retracing=True)
+      self._streams[channels] = (stream, step)
+    return self._streams[channels]
+
+  def separate(self, waveform, sample_rate):
+    """waveform [samples] or [samples, channels] at `sample_rate` Hz -> {"vocals", "accompaniment"}.
+
+    Outputs have the input's shape and rate. Stereo input is separated with a mask
+    computed from the channel mean and applied to each channel.
+    """
+    from tf_drnn.audio import resample
+    waveform = np.asarray(waveform, np.float32)
+    if waveform.ndim not in (1, 2) or waveform.shape[0] == 0:
+      raise ValueError(f"waveform must be [samples] or [samples, channels], got shape {waveform.shape}")
+    if not np.all(np.isfinite(waveform)):
+      raise ValueError("waveform contains NaN or infinite samples")
+    multichannel = waveform.reshape(len(waveform), -1)
+    at_model_rate = resample(multichannel, sample_rate, self.config.sample_rate)
+    runner = BlockRunner(self, at_model_rate.shape[1])
+    stems = runner.process(at_model_rate) + runner.finish()
+    stems = [s[:len(at_model_rate)] for s in _split_stems(stems, runner)]
+    result = {}
+    for name, stem in zip(STEMS, stems):
+      stem = _fit_length(resample(stem, self.config.sample_rate, sample_rate), len(waveform))
+      result[name] = stem.reshape(waveform.shape)
+    return result
+
+  def separate_file(self, path, output_dir, overwrite=False, subtype=None, progress=None):
+    """Separates one audio file into DIR/<stem>_vocals.<ext> and DIR/<stem>_accompaniment.<ext>.
+
+    Reads, resamples, separates and writes in blocks (bounded memory); outputs keep the
+    input's sample rate, channels and length, and appear only when complete.
+    Returns the two output paths.
+    """
+    return _separate_file(self, path, output_dir, overwrite, subtype, progress)
+
+
+def _fit_length(signal, length):
+  if len(signal) >= length:
+    return signal[:length]
+  return np.concatenate([signal, np.zeros((length - len(signal),) + signal.shape[1:], signal.dtype)])
+
+
+def _split_stems(stems, runner):
+  """BlockRunner output [(vocals, accompaniment), ...] -> (vocals, accompaniment) [samples, channels]."""
+  if not stems:
+    return [np.zeros((0, runner.channels), np.float32)] * 2
+  return [np.concatenate([s[i] for s in stems]) for i in range(2)]
+
+
+class BlockRunner:
+  """Feeds samples at the model rate through a PcmStream in fixed blocks, trimming the latency.
+
+  process(samples [n, channels]) and finish() return lists of (vocals, accompaniment)
+  arrays [m, channels], aligned with the input (latency removed).
+  """
+
+  def __init__(self, separator, channels):
+    self.channels = channels
+    self.stream, self.step = separator.stream(channels)
+    self.block = separator.block_samples
+    self.state = self.stream.initial_state()
+    self.pending = np.zeros((0, channels), np.float32)
+    self.to_skip = self.stream.latency_samples
+    self.consumed = 0
+    self.emitted = 0
+
+  def _run(self, block):
+    vocals, accompaniment, self.state = self.step(block.T, self.state)
+    out = [np.asarray(vocals).T, np.asarray(accompaniment).T]
+    skip = min(self.to_skip, len(out[0]))
+    self.to_skip -= skip
+    out = [o[skip:] for o in out]
+    self.emitted += len(out[0])
+    return tuple(out)
+
+  def process(self, samples):
+    self.consumed += len(samples)
+    self.pending = np.concatenate([self.pending, samples.astype(np.float32)])
+    outputs = []
+    while len(self.pending) >= self.block:
+      outputs.append(self._run(self.pending[:self.block]))
+      self.pending = self.pending[self.block:]
+    return outputs
+
+  def finish(self):
+    """Flushes: pads with zeros until every input sample has come out."""
+    outputs = []
+    flush = np.zeros((self.stream.latency_samples, self.channels), np.float32)
+    self.pending = np.concatenate([self.pending, flush])
+    while self.emitted < self.consumed:
+      if len(self.pending) < self.block:
+        self.pending = np.concatenate(
+            [self.pending, np.zeros((self.block - len(self.pending), self.channels), np.float32)])
+      outputs.append(self._run(self.pending[:self.block]))
+      self.pending = self.pending[self.block:]
+    excess = self.emitted - self.consumed
+    if excess > 0 and outputs:
+      last = outputs[-1]
+      outputs[-1] = tuple(o[:len(o) - excess] for o in last)
+      self.emitted -= excess
+    return outputs
+
+
+def output_paths(path, output_dir):
+  stem, extension = os.path.splitext(os.path.basename(path))
+  extension = extension.lower() if extension.lower() in (".wav", ".flac", ".ogg") else ".wav"
+  return [os.path.join(output_dir, f"{stem}_{name}{extension}") for name in STEMS]
+
+
+def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
+  import soundfile
+  from tf_drnn.audio import check_readable, read_audio
+
+  path = os.fspath(path)
+  targets = output_paths(path, output_dir)
+  for target in targets:
+    if os.path.exists(target) and os.path.samefile(target, path):
+      raise AudioFileError(path, "output would overwrite the input file")
+    if os.path.exists(target) and not overwrite:
+      raise AudioFileError(target, "already exists (pass --overwrite to replace it)")
+  check_readable(path)
+  try:
+    info = soundfile.info(path)
+    blockwise = info.frames > 0
+  except Exception:
+    blockwise = False
+  if not blockwise:  # Formats only librosa/audioread decode: whole file in memory.
+    waveform, rate = read_audio(path)
+    info = None
+  os.makedirs(output_dir, exist_ok=True)
+  with _AtomicStemWriters(targets, info, path, subtype) as writers:
+    if blockwise:
+      _separate_blocks(separator, path, info, writers, progress)
+    else:
+      stems = separator.separate(waveform, rate)
+      writers.open(rate, waveform.shape[1])
+      writers.write([stems[name] for name in STEMS])
+  return targets
+
+
+def _separate_blocks(separator, path, info, writers, progress):
+  import soundfile
+  import soxr
+  model_rate = separator.config.sample_rate
+  channels, rate, total = info.channels, info.samplerate, info.frames
+  writers.open(rate, channels)
+  runner = BlockRunner(separator, channels)
+  to_model = soxr.ResampleStream(rate, model_rate, channels, dtype="float32", quality="HQ")
+  from_model = soxr.ResampleStream(model_rate, rate, 2 * channels, dtype="float32", quality="HQ")
+  written = 0
+  any_sound = False
+
+  def emit(outputs, last=False):
+    nonlocal written
+    stacked = (np.concatenate([np.concatenate([v, a], axis=1) for v, a in outputs])
+               if outputs else np.zeros((0, 2 * channels), np.float32))
+    back = from_model.resample_chunk(stacked, last=last) if rate != model_rate else stacked
+    back = back[:max(total - written, 0)]
+    writers.write([back[:, :channels], back[:, channels:]])
+    written += len(back)
+
+  read_block = max(rate * 10, 1)
+  try:
+    with soundfile.SoundFile(path) as f:
+      for block in f.blocks(blocksize=read_block, dtype="float32", always_2d=True):
+        if not np.all(np.isfinite(block)):
+          raise AudioFileError(path, "contains NaN or infinite samples")
+        any_sound = any_sound or bool(np.any(block))
+        resampled = to_model.resample_chunk(block) if rate != model_rate else block
+        emit(runner.process(resampled))
+        if progress is not None:
+          progress(len(block))
+  except AudioFileError:
+    raise
+  except Exception as error:
+    raise AudioFileError(path, f"corrupt audio ({str(error).splitlines()[0][:120]})") from None
+  if not any_sound:
+    raise AudioFileError(path, "silent audio (all samples are zero)")
+  tail = to_model.resample_chunk(np.zeros((0, channels), np.float32), last=True) if rate != model_rate else None
+  outputs = runner.process(tail) if tail is not None and len(tail) else []
+  emit(outputs + runner.finish(), last=True)
+  if written < total:
+    pad = np.zeros((total - written, channels), np.float32)
+    writers.write([pad, pad])
+
+
+class _AtomicStemWriters:
+  """Writes the stems to temporary files and renames them into place only on success."""
+
+  def __init__(self, targets, info, source_path, subtype):
+    self.targets, self.info, self.source_path, self.subtype = targets, info, source_path, subtype
+    self.files, self.tmp_paths = [], []
+
+  def open(self, rate, channels):
+    import tempfile
+    import soundfile
+    for target in self.targets:
+      extension = os.path.splitext(target)[1]
+      fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=extension, dir=os.path.dirname(os.path.abspath(target)))
+      os.close(fd)
+      self.tmp_paths.append(tmp)
+      fmt = extension.lstrip(".").upper()
+      subtype = self.subtype or (self.info.subtype if self.info is not None and fmt == self.info.format
+                                 else None)
+      if subtype is not None and not soundfile.check_format(fmt, subtype):
+        subtype = None
+      self.files.append(soundfile.SoundFile(tmp, "w", samplerate=rate, channels=channels,
+                                            format=fmt, subtype=subtype))
+
+  def write(self, stems):
+    for f, stem in zip(self.files, stems):
+      f.write(np.clip(stem, -1.0, 1.0) if f.subtype.startswith("PCM") else stem)
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, exc_type, exc, tb):
+    for f in self.files:
+      f.close()
+    if exc_type is None:
+      for tmp, target in zip(self.tmp_paths, self.targets):
+        os.replace(tmp, target)
+    else:
+      for tmp in self.tmp_paths:
+        if os.path.exists(tmp):
+          os.remove(tmp)
+    return False
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def define_flags():
+  from absl import flags
+  flags.DEFINE_string("model", None, "A .keras model or a tf-drnn-train model_dir (default: bundled model).")
+  flags.DEFINE_string("output_dir", None, "Where <name>_vocals and <name>_accompaniment files go.")
+  flags.DEFINE_bool("binary_mask", False, "Binary instead of soft time-frequency mask.")
+  flags.DEFINE_string("subtype", None, "Output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's).")
+  flags.DEFINE_bool("overwrite", False, "Replace existing outputs (an input is never overwritten).")
+  flags.mark_flag_as_required("output_dir")
+
+
+def main(argv):
+  import sys
+  from absl import flags
+  from tqdm import tqdm
+  from tf_drnn.cli_util import run_guarded
+  paths = argv[1:]
+  if not paths:
+    print("error: no input files (usage: tf-drnn-separate --output_dir=DIR FILE...)", file=sys.stderr)
+    sys.exit(2)
+  values = flags.FLAGS
+  separator = run_guarded(lambda: Separator(values.model, binary_mask=values.binary_mask))
+  failures = 0
+  for path in tqdm(paths, desc="files", unit="file", disable=len(paths) < 2):
+    frames = _frame_count(path)
+    bar = tqdm(total=frames, desc=os.path.basename(path), unit="sample", unit_scale=True, leave=False,
+               disable=frames is None)
+    try:
+      outputs = separator.separate_file(path, values.output_dir, values.overwrite, values.subtype, bar.update)
+      tqdm.write(f"{path} -> {', '.join(outputs)}")
+    except UserError as error:
+      failures += 1
+      tqdm.write(f"error: {error}", file=sys.stderr)
+    finally:
+      bar.close()
+  if failures:
+    print(f"{failures} of {len(paths)} file(s) failed", file=sys.stderr)
+    sys.exit(1)
+
+
+def _frame_count(path):
+  try:
+    import soundfile
+    return soundfile.info(path).frames
+  except Exception:
+    return None
+
+
+def run():
+  from absl import app
+  from tf_drnn.cli_util import quiet_tensorflow
+  quiet_tensorflow()
+  define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -100,6 +100,13 @@ def _check_resume_options(model_dir, options):
 
 def train(options: TrainOptions):
   """Trains a model; returns the best dev metrics. Resumes from MODEL_DIR's last checkpoint."""
+  dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
+  train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")
+  if not train_tracks:
+    raise UserError(f"{options.data_dir}: no training clips found")
+  os.makedirs(options.model_dir, exist_ok=True)
+  _check_resume_options(options.model_dir, options)
+
   import numpy as np
   import tensorflow as tf
   import keras
@@ -110,13 +117,10 @@ def train(options: TrainOptions):
   from tf_drnn.losses import DiscriminativeLoss
   from tf_drnn.separate import offline_estimates
 
-  model_lib.recurrent_layer_indices(options.architecture, options.num_layers)  # validates
-  dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
-  train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")
-  if not train_tracks:
-    raise UserError(f"{options.data_dir}: no training clips found")
-  os.makedirs(options.model_dir, exist_ok=True)
-  _check_resume_options(options.model_dir, options)
+  try:
+    model_lib.recurrent_layer_indices(options.architecture, options.num_layers)
+  except ValueError as error:
+    raise UserError(str(error)) from None
 
   strategy = make_strategy(options.strategy)
   is_chief = _is_chief(strategy)
@@ -263,8 +267,7 @@ class _cached:
 
 def define_flags():
   from absl import flags
-  from tf_drnn.model import ARCHITECTURES, OUTPUT_FORMATS
-  from tf_drnn.losses import LOSSES
+  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS
   defaults = TrainOptions(data_dir="", model_dir="")
   flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/).")
   flags.DEFINE_string("model_dir", None, "Where the model, checkpoints and logs go.")

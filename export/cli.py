@@ -1,0 +1,80 @@
+r"""`tf-drnn-export`: a trained model -> streaming TFLite file + JSON sidecar.
+
+    tf-drnn-export --output=drnn2.tflite                                  # bundled model, float32
+    tf-drnn-export --model=runs/bundled --output=out/drnn2_int8.tflite \
+        --quantization=int8 --data_dir=/data/MIR-1K
+
+See tf_drnn_export.convert for what the file holds and docs/on_device.md for its use.
+"""
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+from tf_drnn.cli_util import quiet_tensorflow, run_guarded
+from tf_drnn.errors import UserError
+from tf_drnn_export.convert import QUANTIZATIONS  # TensorFlow-free at import time.
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string("model", None, "A .keras model file, or a training model_dir holding model.keras. "
+                      "Default: the bundled model tf_drnn/pretrained/drnn2.keras.")
+  flags.DEFINE_string("output", None, "The TFLite file to write (FILE.tflite); the sidecar goes to FILE.json.")
+  flags.DEFINE_enum("quantization", "float32", QUANTIZATIONS,
+                    "float32: none; float16: float16 weights; dynamic: int8 weights, float activations; "
+                    "int8: int8 dense layers calibrated on --data_dir.")
+  flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/): training-singer mixtures "
+                      "calibrate --quantization=int8.")
+  flags.DEFINE_integer("calibration_frames", 2000, "Calibration steps per signature for int8 (STFT frames / hops).")
+  flags.mark_flag_as_required("output")
+  # --help lists the key flags of the module named by sys.argv[0]: for the console script
+  # that is the script path, not this module, so register ours for it too.
+  for name in ("model", "output", "quantization", "data_dir", "calibration_frames"):
+    FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+
+
+def export(model, output, quantization, data_dir=None, calibration_frames=2000):
+  """Loads the model, calibrates if needed and writes FILE.tflite + FILE.json. Returns the sidecar."""
+  if quantization not in QUANTIZATIONS:
+    raise UserError(f"unknown quantization {quantization!r}: choose one of {', '.join(QUANTIZATIONS)}")
+  if not output.endswith(".tflite"):
+    raise UserError(f"{output}: the output file must end in .tflite")
+  if quantization == "int8" and not data_dir:
+    raise UserError("--quantization=int8 needs --data_dir (MIR-1K training audio for calibration)")
+  if data_dir and not os.path.isdir(data_dir):
+    raise UserError(f"{data_dir}: data directory does not exist")
+  if calibration_frames < 1:
+    raise UserError("--calibration_frames must be at least 1")
+  from tf_drnn_export import convert
+  model_path = convert.resolve_model_path(model)
+  if os.path.realpath(output) == os.path.realpath(model_path):
+    raise UserError(f"{output}: would overwrite the input model")
+  audio = None
+  if quantization == "int8":
+    audio = convert.calibration_audio_from_data_dir(data_dir, calibration_frames)
+  keras_model = convert.load_model(model_path)
+  return convert.export_tflite(keras_model, output, quantization, calibration_audio=audio,
+                               model_path=model_path, max_calibration_steps=calibration_frames)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  logging.set_verbosity(logging.WARNING)  # TensorFlow's SavedModel/converter INFO chatter.
+  sidecar = run_guarded(lambda: export(FLAGS.model, FLAGS.output, FLAGS.quantization, FLAGS.data_dir,
+                                       FLAGS.calibration_frames))
+  summary = {key: sidecar[key] for key in ("quantization", "tflite_bytes", "latency_samples", "state_size")}
+  print(f"wrote {FLAGS.output} and {os.path.splitext(FLAGS.output)[0]}.json: {json.dumps(summary)}")
+
+
+def run():
+  quiet_tensorflow()
+  define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  sys.exit(run())

@@ -1,0 +1,83 @@
+"""MIR-1K reader, 0 dB mixing, circular shifts and the tf.data pipeline."""
+import os
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import write_fake_mir1k
+from tf_drnn.data import pipeline
+from tf_drnn.data.base import unit_energy_mix
+from tf_drnn.data.mir1k import MIR1K
+from tf_drnn.errors import AudioFileError, UserError
+
+
+def test_split_by_singer(tmp_path):
+  dataset = MIR1K(write_fake_mir1k(str(tmp_path)))
+  assert dataset.clip_names("train") == ["abjones_1_01", "abjones_1_02", "amy_1_01"]
+  assert dataset.clip_names("dev") == ["amy_9_08"]
+  assert dataset.clip_names("test") == ["Ani_1_01", "heycat_2_03"]
+
+
+def test_dev_clips_can_be_whole_songs(tmp_path):
+  dataset = MIR1K(write_fake_mir1k(str(tmp_path)), dev_clips=["abjones_1"])
+  assert dataset.clip_names("dev") == ["abjones_1_01", "abjones_1_02"]
+
+
+def test_channels_are_voice_right_accompaniment_left(tmp_path):
+  root = write_fake_mir1k(str(tmp_path))
+  stereo, _ = soundfile.read(os.path.join(root, "Wavfile", "amy_1_01.wav"), dtype="float32")
+  vocals, accompaniment = MIR1K(root).load_clip("amy_1_01")
+  np.testing.assert_array_equal(vocals, stereo[:, 1])
+  np.testing.assert_array_equal(accompaniment, stereo[:, 0])
+
+
+def test_bad_directories_and_files(tmp_path):
+  with pytest.raises(UserError, match="does not exist"):
+    MIR1K(str(tmp_path / "missing"))
+  os.makedirs(tmp_path / "empty")
+  with pytest.raises(UserError, match="no MIR-1K clips"):
+    MIR1K(str(tmp_path / "empty"))
+  root = write_fake_mir1k(str(tmp_path / "data"), clips=["amy_1_01", "amy_1_02", "amy_1_03"])
+  soundfile.write(os.path.join(root, "Wavfile", "amy_1_02.wav"), np.zeros(100, np.float32) + 0.1, 16000)
+  with open(os.path.join(root, "Wavfile", "amy_1_03.wav"), "wb") as f:
+    f.write(b"RIFF garbage")
+  dataset = MIR1K(root)
+  with pytest.raises(AudioFileError, match=r"amy_1_02\.wav: expected a stereo file"):
+    dataset.load_clip("amy_1_02")
+  with pytest.raises(AudioFileError, match=r"amy_1_03\.wav: corrupt"):
+    dataset.load_clip("amy_1_03")
+
+
+def test_unit_energy_mixing_and_shift():
+  rng = np.random.default_rng(0)
+  vocals, accompaniment = rng.standard_normal(1000) * 3, rng.standard_normal(1000) * 0.1
+  mixture, v, a = unit_energy_mix(vocals, accompaniment, shift=250)
+  np.testing.assert_allclose([np.sqrt(np.mean(v ** 2)), np.sqrt(np.mean(a ** 2))], 1.0, rtol=1e-5)
+  np.testing.assert_allclose(a, np.roll(accompaniment / np.sqrt(np.mean(accompaniment ** 2)), 250), rtol=1e-5)
+  np.testing.assert_allclose(mixture, v + a)
+
+
+@pytest.mark.parametrize("step,expected", [(0, [(0, 0), (1, 0)]),
+                                           (10000, [(0, 0), (0, 10000), (0, 20000), (1, 0)]),
+                                           (25000, [(0, 0), (1, 0)])])
+def test_shift_pairs(step, expected):
+  assert pipeline.shift_pairs([25000, 8000], step).tolist() == [list(p) for p in expected]
+
+
+def test_pipeline_batches_and_targets():
+  rng = np.random.default_rng(1)
+  sources = [(rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32))
+             for n in (16000, 24000)]
+  dataset = pipeline.training_dataset(sources, batch_size=4, sequence_length=10, circular_shift=8000)
+  mixture, targets = next(iter(dataset))
+  assert mixture.shape == (4, 10, 513) and targets.shape == (4, 10, 2, 513)
+  # Magnitudes of a sum are at most the sum of the source magnitudes (triangle inequality).
+  assert np.all(np.asarray(mixture) <= np.asarray(targets).sum(2) + 1e-4)
+
+
+def test_real_mir1k_split(mir1k_dir):
+  dataset = MIR1K(mir1k_dir)
+  train, dev, test = (dataset.clip_names(s) for s in ("train", "dev", "test"))
+  assert len(train) + len(dev) == 175 and len(dev) == 4
+  assert len(test) == 120 and {n.split("_")[0] for n in test} == {"Ani", "annar", "heycat"}

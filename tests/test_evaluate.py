@@ -1,0 +1,266 @@
+"""`tf-drnn-evaluate` and the scoring loop: structure of the outputs, clip selection, gain, workers."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from tf_drnn import evaluate, metrics, spectral
+from tf_drnn.data.base import Track, unit_energy_mix
+from tf_drnn.errors import UserError
+
+RATE = 16000
+# Train (abjones, amy), dev (abjones_5_08) and test (Ani, annar) clips, of different lengths.
+FAKE_CLIPS = {"abjones_1_01": 0.5, "amy_1_01": 0.6, "abjones_5_08": 0.7,
+              "Ani_1_01": 0.8, "Ani_1_02": 0.55, "annar_1_01": 0.65}
+TEST_CLIPS = ["Ani_1_01", "Ani_1_02", "annar_1_01"]  # MIR1K sorts names case-sensitively.
+
+
+def sources(seconds, seed):
+  """(vocals, accompaniment): a harmonic voice over a noisy low drone, float32 [samples]."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(int(seconds * RATE)) / RATE
+  f0 = 300 + 40 * np.sin(2 * np.pi * 3 * t) + 50 * seed
+  phase = 2 * np.pi * np.cumsum(f0) / RATE
+  vocals = 0.3 * sum(np.sin(k * phase) / k for k in range(1, 6))
+  accompaniment = 0.3 * np.sin(2 * np.pi * 98 * t) + 0.05 * rng.standard_normal(len(t))
+  return vocals.astype(np.float32), accompaniment.astype(np.float32)
+
+
+@pytest.fixture
+def fake_mir1k(tmp_path):
+  """A MIR-1K-like folder: Wavfile/<clip>.wav (left = accompaniment, right = voice) and
+  authors_demo_results/ for Ani_1_01 (test) and abjones_5_08 (dev): the true sources, cut to whole
+  512-sample hops and each file scaled on its own, like the authors' files."""
+  root = tmp_path / "MIR-1K"
+  (root / "Wavfile").mkdir(parents=True)
+  (root / "authors_demo_results").mkdir()
+  for seed, (name, seconds) in enumerate(FAKE_CLIPS.items()):
+    vocals, accompaniment = sources(seconds, seed)
+    soundfile.write(root / "Wavfile" / f"{name}.wav", np.stack([accompaniment, vocals], 1), RATE,
+                    subtype="FLOAT")
+    if name in ("Ani_1_01", "abjones_5_08"):
+      _, v, a = unit_energy_mix(vocals, accompaniment)
+      cut = len(v) // 512 * 512
+      for part, signal in (("signal", v), ("noise", a)):
+        signal = 0.9 * signal[:cut] / np.abs(signal[:cut]).max()
+        soundfile.write(root / "authors_demo_results" / f"{name}_iter400_softmask_{part}.wav", signal, RATE)
+  return root
+
+
+def run_cli(*args, timeout=600):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", OPENBLAS_NUM_THREADS="1")
+  return subprocess.run([sys.executable, "-m", "tf_drnn.evaluate", "--noprogress", *args],
+                        capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def check_outputs(output, method, clips, data_dir):
+  """The JSON and Markdown files of a run have the documented structure and consistent numbers."""
+  document = json.loads(output.read_text())
+  assert document["method"] == method
+  assert document["data_dir"] == os.path.abspath(data_dir)
+  assert [row["name"] for row in document["clips"]] == clips
+  assert document["num_clips"] == len(clips)
+  lengths = {name: len(sources(FAKE_CLIPS[name], list(FAKE_CLIPS).index(name))[0]) for name in clips}
+  assert [row["num_samples"] for row in document["clips"]] == [lengths[n] for n in clips]
+  assert document["total_seconds"] == pytest.approx(sum(lengths.values()) / RATE)
+  for row in document["clips"]:
+    for source in metrics.SOURCES:
+      assert set(row[source]) == {"SDR", "SIR", "SAR", "NSDR", "mixture_SDR"}
+      assert row[source]["NSDR"] == pytest.approx(row[source]["SDR"] - row[source]["mixture_SDR"])
+  weights = np.array([row["num_samples"] for row in document["clips"]], float)
+  for source in metrics.SOURCES:
+    assert set(document["global"][source]) == {"GNSDR", "GSIR", "GSAR", "GSDR"}
+    nsdr = [row[source]["NSDR"] for row in document["clips"]]
+    assert document["global"][source]["GNSDR"] == pytest.approx(np.dot(weights, nsdr) / weights.sum())
+  markdown = output.with_suffix(".md").read_text()
+  assert "| source | GNSDR | GSIR | GSAR | GSDR |" in markdown
+  vocals_row = next(line for line in markdown.splitlines() if line.startswith("| vocals |"))
+  assert f"{document['global']['vocals']['GNSDR']:.2f}" in vocals_row
+  assert f"{len(clips)} clips, {document['total_seconds']:.1f} s" in markdown
+  for name in clips:
+    assert f"| {name} |" in markdown
+  return document
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def test_cli_oracle_irm_writes_json_and_markdown(fake_mir1k, tmp_path):
+  output = tmp_path / "out" / "results.json"
+  result = run_cli(f"--data_dir={fake_mir1k}", "--method=oracle_irm", f"--output={output}", "--workers=1")
+  assert result.returncode == 0, result.stderr
+  document = check_outputs(output, "oracle_irm", TEST_CLIPS, fake_mir1k)
+  assert document["split"] == "test" and document["model"] is None
+  assert document["global"]["vocals"]["GNSDR"] > 8  # An oracle on a voice over a drone.
+  assert json.loads(result.stdout.strip().splitlines()[-1])["num_clips"] == 3
+  assert not [p for p in os.listdir(output.parent) if p.startswith(".tmp")]  # Atomic writes leave nothing.
+
+
+@pytest.mark.parametrize("form", ["keras_file", "model_dir"])
+def test_cli_scores_a_tiny_model(fake_mir1k, tmp_path, form):
+  from tf_drnn.model import build_model
+  model_dir = tmp_path / "run"
+  model_dir.mkdir()
+  build_model(hidden_units=8).save(model_dir / "model.keras")
+  model = model_dir / "model.keras" if form == "keras_file" else model_dir
+  output = tmp_path / "model.json"
+  result = run_cli(f"--data_dir={fake_mir1k}", f"--model={model}", "--split=dev", f"--output={output}",
+                   "--workers=1")
+  assert result.returncode == 0, result.stderr
+  document = check_outputs(output, "model", ["abjones_5_08"], fake_mir1k)
+  assert document["model"] == os.path.abspath(model)
+  assert document["split"] == "dev"
+  assert all(np.isfinite(v) for source in metrics.SOURCES for v in document["global"][source].values())
+
+
+@pytest.mark.parametrize("case,args,message", [
+    ("missing data dir", ["--data_dir={tmp}/nowhere", "--method=mixture"], "does not exist"),
+    ("no data dir flag", ["--method=mixture"], "--data_dir is required"),
+    ("empty data dir", ["--data_dir={tmp}", "--method=mixture"], "no MIR-1K clips"),
+    ("bad model path", ["--data_dir={data}", "--model={tmp}/missing.keras"], "no such model file"),
+    ("model dir without model", ["--data_dir={data}", "--model={tmp}"], "no such model file"),
+    ("corrupt model", ["--data_dir={data}", "--model={tmp}/bad.keras"], "cannot load model"),
+    ("model with a baseline", ["--data_dir={data}", "--method=rpca", "--model={tmp}/x.keras"], "--model applies"),
+    ("unknown clip", ["--data_dir={data}", "--method=mixture", "--clips=Ani_9_99"], "unknown clip"),
+    ("no authors' files", ["--data_dir={tmp}/copy", "--method=authors"], "authors' results directory"),
+    ("authors at -40 dB", ["--data_dir={data}", "--method=authors", "--gain_db=-40"], "--gain_db does not apply"),
+])
+def test_cli_bad_input_is_one_error_line_and_exit_2(fake_mir1k, tmp_path, case, args, message):
+  (tmp_path / "bad.keras").write_bytes(b"not a zip file")
+  copy = tmp_path / "copy" / "Wavfile"
+  copy.mkdir(parents=True)
+  (copy / "Ani_1_01.wav").write_bytes((fake_mir1k / "Wavfile" / "Ani_1_01.wav").read_bytes())
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  args = [a.format(tmp=empty if case == "empty data dir" else tmp_path, data=fake_mir1k) for a in args]
+  result = run_cli(*args, f"--output={tmp_path}/out.json")
+  assert result.returncode == 2, (result.stdout, result.stderr)
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+  assert not (tmp_path / "out.json").exists()
+
+
+def test_baseline_methods_do_not_import_tensorflow(fake_mir1k, tmp_path):
+  code = ("import sys; from tf_drnn import evaluate; "
+          f"evaluate.evaluate_command({str(fake_mir1k)!r}, method='rpca', output={str(tmp_path / 'r.json')!r}, "
+          "workers=1, progress=False); "
+          "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print('ok')")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+  assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_cli_help_lists_the_flags_without_tensorflow():
+  code = ("import sys; from tf_drnn import evaluate\n"
+          "sys.argv = ['tf-drnn-evaluate', '--help']\n"
+          "try:\n  evaluate.run()\nexcept SystemExit:\n  pass\n"
+          "print('TF' if 'tensorflow' in sys.modules else 'noTF')")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  for flag in ("--model", "--data_dir", "--split", "--method", "--gain_db", "--max_clips", "--workers",
+               "--output"):
+    assert flag in result.stdout
+  assert result.stdout.strip().splitlines()[-1] == "noTF"
+
+
+# --- clip selection ----------------------------------------------------------------------------
+
+def test_authors_method_scores_their_clips_padded_to_length(fake_mir1k, tmp_path):
+  document = evaluate.evaluate_command(fake_mir1k, method="authors", output=str(tmp_path / "a.json"),
+                                       workers=1, progress=False, split_given=False)
+  assert [row["name"] for row in document["clips"]] == ["Ani_1_01", "abjones_5_08"]  # Both splits.
+  assert document["split"] is None
+  for row in document["clips"]:
+    # The true sources, rescaled and cut short by < 1 hop: only the missing tail is error.
+    assert row["vocals"]["SDR"] > 15 and row["accompaniment"]["SDR"] > 15
+  only_test = evaluate.evaluate_command(fake_mir1k, method="authors", split="test", output=str(tmp_path / "b.json"),
+                                        workers=1, progress=False, split_given=True)
+  assert [row["name"] for row in only_test["clips"]] == ["Ani_1_01"]
+  mixture = evaluate.evaluate_command(fake_mir1k, method="mixture", clips=["authors"],
+                                      output=str(tmp_path / "c.json"), workers=1, progress=False)
+  assert [row["name"] for row in mixture["clips"]] == ["Ani_1_01", "abjones_5_08"]
+  for ours, theirs in zip(mixture["clips"], document["clips"]):  # Same references, same mixture SDR.
+    assert ours["vocals"]["mixture_SDR"] == pytest.approx(theirs["vocals"]["mixture_SDR"])
+  with pytest.raises(UserError, match="no clips selected"):
+    evaluate.evaluate_command(fake_mir1k, method="authors", clips=["annar_1_01"], output=str(tmp_path / "d.json"))
+
+
+def test_select_tracks_by_split_name_and_max_clips(fake_mir1k):
+  from tf_drnn.data.mir1k import MIR1K
+  dataset = MIR1K(fake_mir1k)
+  names = lambda tracks: [t.name for t in tracks]
+  assert names(evaluate.select_tracks(dataset, "test")) == TEST_CLIPS
+  assert names(evaluate.select_tracks(dataset, "dev")) == ["abjones_5_08"]
+  assert names(evaluate.select_tracks(dataset, "train")) == ["abjones_1_01", "amy_1_01"]
+  assert names(evaluate.select_tracks(dataset, "test", max_clips=2)) == ["Ani_1_01", "annar_1_01"]  # Both ends.
+  assert names(evaluate.select_tracks(dataset, "test", max_clips=9)) == TEST_CLIPS
+  assert names(evaluate.select_tracks(dataset, "test", clips=["amy_1_01", "Ani_1_02"])) == ["amy_1_01", "Ani_1_02"]
+  vocals, accompaniment = evaluate.select_tracks(dataset, "test")[0].sources()
+  expected = sources(FAKE_CLIPS["Ani_1_01"], list(FAKE_CLIPS).index("Ani_1_01"))
+  np.testing.assert_allclose(vocals, expected[0], atol=1e-6)  # Right channel = voice.
+  np.testing.assert_allclose(accompaniment, expected[1], atol=1e-6)
+
+
+# --- the scoring loop --------------------------------------------------------------------------
+
+def synthetic_tracks(lengths=(0.5, 0.9)):
+  return [Track(f"clip{i}", lambda i=i, s=s: sources(s, i)) for i, s in enumerate(lengths)]
+
+
+def test_evaluate_tracks_keeps_the_training_contract():
+  scores, result = evaluate.evaluate_tracks(lambda mixture: (0.5 * mixture, 2 * mixture), synthetic_tracks())
+  assert [s.name for s in scores] == ["clip0", "clip1"]
+  assert [s.num_samples for s in scores] == [8000, 14400]
+  assert result["vocals"]["GNSDR"] == pytest.approx(0, abs=1e-3)  # A rescaled mixture: NSDR 0.
+  assert result["accompaniment"]["GNSDR"] == pytest.approx(0, abs=1e-3)
+  # GSIR is the length-weighted mean: (8000 SIR_0 + 14400 SIR_1) / 22400.
+  expected = (8000 * scores[0].sir[0] + 14400 * scores[1].sir[0]) / 22400
+  assert result["vocals"]["GSIR"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("gain_db", [-40.0, 20.0])
+def test_gain_reaches_the_separator_and_is_divided_back(gain_db):
+  gain = 10 ** (gain_db / 20)
+  levels = []
+
+  def quiet_sensitive(mixture):
+    levels.append(np.sqrt(np.mean(mixture ** 2)))
+    return 0.7 * mixture, 0.3 * mixture + 0.05  # The offset is small against 0 dB only.
+
+  tracks = synthetic_tracks()
+  plain_scores, _ = evaluate.evaluate_tracks(quiet_sensitive, tracks)
+  plain_levels, levels[:] = list(levels), []
+  scores, _ = evaluate.evaluate_tracks(quiet_sensitive, tracks, gain=gain)
+  np.testing.assert_allclose(levels, np.array(plain_levels) * gain, rtol=1e-5)
+  assert scores[0].sdr[0] == pytest.approx(plain_scores[0].sdr[0], abs=1e-3)  # Scale-invariant part.
+  # The fixed offset, divided by the gain, weighs 1/gain as much: a changed score proves the division.
+  assert abs(scores[0].sdr[1] - plain_scores[0].sdr[1]) > 1e-3
+
+
+@pytest.mark.parametrize("method", ["oracle_ibm", "mixture"])
+def test_worker_processes_give_the_same_scores(method):
+  estimator, _ = evaluate.make_estimator(method)
+  tracks = synthetic_tracks((0.4, 0.6, 0.5))
+  serial, serial_result = evaluate.score_estimates(estimator, tracks, workers=1)
+  parallel, parallel_result = evaluate.score_estimates(estimator, tracks, workers=2, separate_in_workers=True)
+  assert [s.name for s in parallel] == ["clip0", "clip1", "clip2"]
+  for a, b in zip(parallel, serial):
+    np.testing.assert_allclose(a.sdr + a.sir + a.sar + a.mixture_sdr, b.sdr + b.sir + b.sar + b.mixture_sdr,
+                               rtol=1e-6)
+  for source in metrics.SOURCES:
+    assert parallel_result[source] == pytest.approx(serial_result[source])
+
+
+def test_oracle_scores_far_above_the_mixture_through_the_loop():
+  tracks = synthetic_tracks()
+  _, floor = evaluate.score_estimates(evaluate.make_estimator("mixture")[0], tracks)
+  _, oracle = evaluate.score_estimates(evaluate.make_estimator("oracle_irm")[0], tracks)
+  assert floor["vocals"]["GNSDR"] == 0.0
+  assert oracle["vocals"]["GNSDR"] > 10 and oracle["accompaniment"]["GNSDR"] > 10
+
+
+def test_no_tracks_is_a_user_error():
+  with pytest.raises(UserError):
+    evaluate.score_estimates(evaluate.make_estimator("mixture")[0], [])

@@ -1,0 +1,308 @@
+"""Tests of the streaming TFLite export (tf_drnn_export): signatures, numerics, ops, sidecar, CLI.
+
+A tiny DRNN-2 (16 units) is exported once per quantization for the whole module.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tf_drnn import spectral
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG as CONFIG
+from tf_drnn.errors import UserError
+from tf_drnn_export import cli, convert
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+MIR1K = REPO.parent / "shared" / "MIR-1K"
+
+
+def _signal(seconds, seed):
+  """A voice-like harmonic tone with vibrato over a noisy, percussive bed, at about -12 dBFS."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(int(seconds * CONFIG.sample_rate)) / CONFIG.sample_rate
+  f0 = rng.uniform(150, 300) * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
+  phase = 2 * np.pi * np.cumsum(f0) / CONFIG.sample_rate
+  voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+  bed = rng.normal(size=t.shape) * (0.3 + 0.7 * (np.sin(2 * np.pi * 2 * t) > 0.6))
+  signal = voice + 0.5 * bed
+  return (0.25 * signal / np.sqrt(np.mean(signal ** 2))).astype(np.float32)
+
+
+def _magnitudes(signal):
+  return np.abs(spectral.stft_numpy(signal, CONFIG)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model():
+  import keras
+  from tf_drnn.model import build_model
+  keras.utils.set_random_seed(0)
+  model = build_model(hidden_units=16)
+  model.get_layer("features").set_statistics(_magnitudes(_signal(3.0, seed=1)))
+  for layer in model.layers:  # Non-zero biases, so that every term of the graph is exercised.
+    if hasattr(layer, "bias") and layer.bias is not None:
+      layer.bias.assign(np.random.default_rng(2).normal(0, 0.1, layer.bias.shape).astype(np.float32))
+  return model
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+  """{quantization: (path, sidecar)} for every variant, exported once."""
+  directory = tmp_path_factory.mktemp("export")
+  calibration = [_magnitudes(_signal(2.0, seed=s)) for s in (3, 4)]
+  result = {}
+  for quantization in convert.QUANTIZATIONS:
+    path = str(directory / f"tiny_{quantization}.tflite")
+    extra = {"calibration_magnitudes": calibration} if quantization == "int8" else {}
+    result[quantization] = path, convert.export_tflite(model, path, quantization, **extra)
+  return result
+
+
+@pytest.fixture(scope="module")
+def mixture():
+  return _signal(1.2, seed=5)
+
+
+def _runner(path, signature):
+  from ai_edge_litert.interpreter import Interpreter
+  interpreter = Interpreter(model_path=path)
+  return interpreter.get_signature_runner(signature)
+
+
+def stream_frames(path, magnitudes, extra_frames):
+  """Feeds frames one by one (then `extra_frames` zero frames); returns vocals, accompaniment [T', bins]."""
+  runner = _runner(path, "separate_frame")
+  state = np.zeros(runner.get_input_details()["state"]["shape"], np.float32)
+  frames = np.concatenate([magnitudes, np.zeros((extra_frames, magnitudes.shape[1]), np.float32)])
+  vocals, accompaniment = [], []
+  for frame in frames:
+    out = runner(magnitude=frame[None], state=state)
+    state = out["next_state"]
+    vocals.append(out["vocals"][0])
+    accompaniment.append(out["accompaniment"][0])
+  return np.stack(vocals), np.stack(accompaniment)
+
+
+def stream_pcm(path, signal, latency):
+  """Feeds hops one by one, flushing with `latency` zeros; returns the aligned stems [samples]."""
+  runner = _runner(path, "separate_pcm")
+  hop = CONFIG.hop_length
+  state = np.zeros(runner.get_input_details()["state"]["shape"], np.float32)
+  padded = np.zeros(-(-(len(signal) + latency) // hop) * hop, np.float32)
+  padded[:len(signal)] = signal
+  vocals, accompaniment = [], []
+  for block in padded.reshape(-1, hop):
+    out = runner(pcm=block[None], state=state)
+    state = out["next_state"]
+    vocals.append(out["vocals"][0])
+    accompaniment.append(out["accompaniment"][0])
+  stems = [np.concatenate(s)[latency:latency + len(signal)] for s in (vocals, accompaniment)]
+  return stems[0], stems[1]
+
+
+def _relative_error(actual, expected):
+  return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
+
+
+def _snr_db(actual, expected):
+  return float(10 * np.log10(np.sum(expected.astype(np.float64) ** 2) /
+                             max(np.sum((actual.astype(np.float64) - expected) ** 2), 1e-30)))
+
+
+# --- float32: the exported streams are the Keras model ------------------------------------------
+
+def test_float32_frame_signature_matches_keras(model, exported, mixture):
+  path, sidecar = exported["float32"]
+  magnitudes = _magnitudes(mixture)
+  delay = sidecar["frame_delay"]
+  vocals, accompaniment = stream_frames(path, magnitudes, delay)
+  expected = model(magnitudes[None], training=False).numpy()[0]  # [T, 2, bins]
+  assert vocals[delay:].shape == expected[:, 0].shape
+  assert _relative_error(vocals[delay:], expected[:, 0]) < 1e-4
+  assert _relative_error(accompaniment[delay:], expected[:, 1]) < 1e-4
+
+
+def test_float32_pcm_signature_matches_offline(model, exported, mixture):
+  from tf_drnn.separate import offline_estimates
+  path, sidecar = exported["float32"]
+  vocals, accompaniment = stream_pcm(path, mixture, sidecar["latency_samples"])
+  expected_vocals, expected_accompaniment = offline_estimates(model, mixture)
+  assert _relative_error(vocals, expected_vocals) < 1e-4
+  assert _relative_error(accompaniment, expected_accompaniment) < 1e-4
+  # The soft mask splits the mixture: the stems add back up to it.
+  assert _relative_error(vocals + accompaniment, mixture) < 1e-4
+
+
+def test_one_source_model(tmp_path, mixture):
+  """A vocals-only model: the accompaniment is what the vocals leave of the mixture."""
+  import keras
+  from tf_drnn.model import build_model
+  from tf_drnn.separate import offline_estimates
+  keras.utils.set_random_seed(1)
+  model = build_model("drnn1", context=1, num_layers=2, hidden_units=8, output_format="one_source")
+  model.get_layer("features").set_statistics(_magnitudes(_signal(2.0, seed=1)))
+  path = str(tmp_path / "one.tflite")
+  sidecar = convert.export_tflite(model, path, "float32")
+  assert sidecar["frame_delay"] == 0 and sidecar["model"]["output_format"] == "one_source"
+  magnitudes = _magnitudes(mixture)
+  vocals, accompaniment = stream_frames(path, magnitudes, 0)
+  expected = model(magnitudes[None], training=False).numpy()[0, :, 0]
+  assert _relative_error(vocals, expected) < 1e-4
+  expected_accompaniment = np.maximum(1 - expected / (magnitudes + 1e-12), 0) * magnitudes
+  assert _relative_error(accompaniment, expected_accompaniment) < 1e-4
+  stems = stream_pcm(path, mixture, sidecar["latency_samples"])
+  for actual, expected in zip(stems, offline_estimates(model, mixture)):
+    assert _relative_error(actual, expected) < 1e-4
+
+
+# --- every variant: builtin ops, runs under LiteRT, close to float ------------------------------
+
+@pytest.mark.parametrize("quantization", convert.QUANTIZATIONS)
+def test_variant_builtin_ops_only(exported, quantization):
+  path, sidecar = exported[quantization]
+  with open(path, "rb") as f:
+    ops = convert.tflite_ops(f.read())
+  assert ops == sidecar["ops"]
+  assert not [op for op in ops if op.startswith("CUSTOM") or "FLEX" in op.upper()]
+  assert "RFFT2D" in ops and "FULLY_CONNECTED" in ops
+  from tf_drnn_export.convert import check_builtin_only
+  check_builtin_only(open(path, "rb").read())
+
+
+@pytest.mark.parametrize("quantization", convert.QUANTIZATIONS)
+def test_variant_close_to_float(exported, mixture, quantization):
+  float_path, sidecar = exported["float32"]
+  path, _ = exported[quantization]
+  latency, delay = sidecar["latency_samples"], sidecar["frame_delay"]
+  magnitudes = _magnitudes(mixture)
+  reference_frames = stream_frames(float_path, magnitudes, delay)
+  frames = stream_frames(path, magnitudes, delay)
+  reference_pcm = stream_pcm(float_path, mixture, latency)
+  pcm = stream_pcm(path, mixture, latency)
+  for actual, expected in zip(frames + pcm, reference_frames + reference_pcm):
+    assert np.all(np.isfinite(actual))
+    assert _snr_db(actual, expected) > (60 if quantization == "float32" else 10)
+
+
+def test_int8_quantizes_dense_layers_only(exported):
+  """The dense layers run in int8; the mask's DIV and the RFFT stay float."""
+  from ai_edge_litert.interpreter import Interpreter
+  path, sidecar = exported["int8"]
+  assert {"QUANTIZE", "DEQUANTIZE"} <= set(sidecar["ops"])
+  assert sidecar["calibration"]["frames"] > 0 and sidecar["calibration"]["pcm_blocks"] > 0
+  interpreter = Interpreter(model_path=path)
+  tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+  int8_ops = set()
+  for op in interpreter._get_ops_details():  # pylint: disable=protected-access
+    dtypes = {tensors[i]["dtype"] for i in op["inputs"] if i >= 0}
+    if np.int8 in dtypes:
+      int8_ops.add(op["op_name"])
+  assert "FULLY_CONNECTED" in int8_ops
+  assert int8_ops <= {"FULLY_CONNECTED", "BATCH_MATMUL", "DEQUANTIZE"}
+  assert os.path.getsize(path) < os.path.getsize(exported["float32"][0])
+
+
+def test_quantized_files_are_smaller(exported):
+  sizes = {q: os.path.getsize(path) for q, (path, _) in exported.items()}
+  assert sizes["float16"] < sizes["float32"]
+  assert sizes["dynamic"] < sizes["float16"]
+
+
+# --- the sidecar ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("quantization", convert.QUANTIZATIONS)
+def test_sidecar(model, exported, quantization):
+  from tf_drnn.model import describe
+  from tf_drnn.streaming import FrameStream, PcmStream
+  path, sidecar = exported[quantization]
+  with open(convert.sidecar_path(path)) as f:
+    on_disk = json.load(f)
+  assert on_disk == json.loads(json.dumps(sidecar))
+  for key, value in CONFIG.as_dict().items():
+    assert on_disk[key] == value
+  frames, pcm = FrameStream(model), PcmStream(model, channels=1)
+  assert on_disk["quantization"] == quantization
+  assert on_disk["latency_samples"] == pcm.latency_samples
+  assert on_disk["frame_delay"] == frames.delay
+  assert on_disk["state_size"] == {"separate_frame": frames.state_size, "separate_pcm": pcm.state_size}
+  assert on_disk["tflite_bytes"] == os.path.getsize(path)
+  assert on_disk["tflite_file"] == os.path.basename(path)
+  assert on_disk["model"]["architecture"] == describe(model)["architecture"] == "drnn2"
+  assert on_disk["model"]["hidden_units"] == 16
+  bins, hop = CONFIG.num_bins, CONFIG.hop_length
+  assert on_disk["signatures"] == {
+      "separate_frame": {
+          "inputs": {"magnitude": [1, bins], "state": [1, frames.state_size]},
+          "outputs": {"accompaniment": [1, bins], "next_state": [1, frames.state_size], "vocals": [1, bins]}},
+      "separate_pcm": {
+          "inputs": {"pcm": [1, hop], "state": [1, pcm.state_size]},
+          "outputs": {"accompaniment": [1, hop], "next_state": [1, pcm.state_size], "vocals": [1, hop]}},
+  }
+  assert not [name for name in os.listdir(os.path.dirname(path)) if name.startswith(".tmp")]
+
+
+# --- errors and the command line -----------------------------------------------------------------
+
+def test_int8_needs_calibration_data(model, tmp_path):
+  with pytest.raises(UserError, match="calibration"):
+    convert.export_tflite(model, str(tmp_path / "m.tflite"), "int8")
+  with pytest.raises(UserError, match=".tflite"):
+    convert.export_tflite(model, str(tmp_path / "m.bin"), "float32")
+  assert not os.listdir(tmp_path)
+
+
+def test_default_model_path():
+  path = convert.default_model_path()
+  assert path.parts[-3:] == ("tf_drnn", "pretrained", "drnn2.keras")
+
+
+def _cli(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "tf_drnn_export.cli", *args], capture_output=True,
+                        text=True, env=env, timeout=300)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+  result = _cli(f"--output={tmp_path / 'm.tflite'}", "--quantization=int8", f"--model={tmp_path}")
+  assert result.returncode == 2
+  assert result.stderr.strip().count("\n") == 0 and "--data_dir" in result.stderr
+  result = _cli(f"--output={tmp_path / 'm.tflite'}", f"--model={tmp_path}")
+  assert result.returncode == 2 and "no model.keras" in result.stderr
+  result = _cli(f"--output={tmp_path / 'm.tflite'}", f"--model={tmp_path / 'missing.keras'}")
+  assert result.returncode == 2 and "no such model" in result.stderr
+  assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def model_dir(model, tmp_path_factory):
+  directory = tmp_path_factory.mktemp("run")
+  model.save(str(directory / "model.keras"))
+  return directory
+
+
+def test_cli_exports_from_model_dir(model_dir, tmp_path, exported):
+  output = tmp_path / "out" / "drnn.tflite"
+  result = _cli(f"--model={model_dir}", f"--output={output}", "--quantization=dynamic")
+  assert result.returncode == 0, result.stderr
+  assert output.is_file() and output.with_suffix(".json").is_file()
+  sidecar = json.loads(output.with_suffix(".json").read_text())
+  assert sidecar["model"]["path"] == str(model_dir / "model.keras")
+  assert sidecar["quantization"] == "dynamic"
+  assert sidecar["signatures"] == exported["dynamic"][1]["signatures"]
+  assert (model_dir / "model.keras").is_file()
+
+
+@pytest.mark.skipif(not MIR1K.is_dir(), reason="MIR-1K not found at ../shared/MIR-1K")
+def test_int8_calibrated_on_mir1k(model_dir, tmp_path, exported, mixture):
+  output = tmp_path / "drnn_int8.tflite"
+  sidecar = cli.export(str(model_dir), str(output), "int8", data_dir=str(MIR1K), calibration_frames=150)
+  assert sidecar["calibration"] == {"source": "audio", "frames": 150, "pcm_blocks": 150}
+  float_path, float_sidecar = exported["float32"]
+  reference = stream_pcm(float_path, mixture, float_sidecar["latency_samples"])
+  stems = stream_pcm(str(output), mixture, sidecar["latency_samples"])
+  for actual, expected in zip(stems, reference):
+    assert np.all(np.isfinite(actual)) and _snr_db(actual, expected) > 10

@@ -1,0 +1,82 @@
+"""The model family: shapes, the recurrent layer against NumPy, the mask, level invariance, saving."""
+import numpy as np
+import pytest
+
+from tf_drnn import model as model_lib
+
+
+def _relu_rnn_numpy(x, kernel, recurrent, bias, h0):
+  h, outputs = h0, []
+  for t in range(x.shape[1]):
+    h = np.maximum(x[:, t] @ kernel + h @ recurrent + bias, 0)
+    outputs.append(h)
+  return np.stack(outputs, 1), h
+
+
+@pytest.mark.parametrize("steps", [1, 5, 200])  # 1 and 5 unroll, 200 runs the scan loop
+def test_relu_recurrent_matches_numpy(steps):
+  rng = np.random.default_rng(steps)
+  layer = model_lib.ReluRecurrent(6, recurrent_gain=0.9)
+  x = rng.standard_normal((2, steps, 4)).astype(np.float32)
+  h0 = np.abs(rng.standard_normal((2, 6))).astype(np.float32)
+  outputs, final = layer(x, initial_state=h0)
+  kernel, recurrent, bias = [w.numpy() for w in (layer.kernel, layer.recurrent_kernel, layer.bias)]
+  ref_outputs, ref_final = _relu_rnn_numpy(x, kernel, recurrent, bias, h0)
+  np.testing.assert_allclose(outputs, ref_outputs, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(final, ref_final, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture,expected", [
+    ("dnn", ()), ("drnn1", (1,)), ("drnn2", (2,)), ("drnn3", (3,)), ("srnn", (1, 2, 3))])
+def test_recurrent_layers_by_architecture(architecture, expected):
+  assert model_lib.recurrent_layer_indices(architecture, 3) == expected
+  model = model_lib.build_model(architecture, context=1, hidden_units=4)
+  assert model_lib.describe(model)["recurrent_layers"] == expected
+  assert model_lib.describe(model)["architecture"] == architecture
+
+
+def test_unknown_architecture_is_rejected():
+  with pytest.raises(ValueError, match="unknown architecture 'lstm'"):
+    model_lib.build_model("lstm")
+
+
+@pytest.mark.parametrize("output_format,sources", [("masked", 2), ("two_sources", 2), ("one_source", 1)])
+@pytest.mark.parametrize("context", [1, 3, 5])
+def test_output_shapes(output_format, sources, context):
+  model = model_lib.build_model("drnn2", context=context, hidden_units=8, output_format=output_format)
+  magnitude = np.abs(np.random.default_rng(0).standard_normal((2, 7, 513))).astype(np.float32)
+  assert model(magnitude).shape == (2, 7, sources, 513)
+
+
+def test_joint_mask_splits_the_mixture(tiny_model):
+  magnitude = np.abs(np.random.default_rng(1).standard_normal((1, 9, 513))).astype(np.float32) + 0.1
+  sources = np.asarray(tiny_model(magnitude))
+  assert np.all(sources >= 0)
+  np.testing.assert_allclose(sources.sum(axis=2), magnitude, rtol=1e-4)
+
+
+@pytest.mark.parametrize("gain_db", [-40.0, 0.0, 20.0])
+def test_separation_is_level_invariant(tiny_model, gain_db):
+  magnitude = np.abs(np.random.default_rng(2).standard_normal((1, 12, 513))).astype(np.float32)
+  gain = 10 ** (gain_db / 20)
+  np.testing.assert_allclose(np.asarray(tiny_model(magnitude * gain)) / gain, np.asarray(tiny_model(magnitude)),
+                             rtol=1e-3, atol=1e-5)
+
+
+def test_features_standardize_training_statistics():
+  layer = model_lib.SpectralFeatures()
+  magnitudes = np.abs(np.random.default_rng(3).standard_normal((500, 513))).astype(np.float32)
+  layer.set_statistics(magnitudes)
+  features = np.asarray(layer(magnitudes))
+  np.testing.assert_allclose(features.mean(0), 0, atol=1e-3)
+  np.testing.assert_allclose(features.std(0), 1, atol=1e-2)
+
+
+def test_save_and_load_roundtrip(tiny_model, tmp_path):
+  import keras
+  path = str(tmp_path / "model.keras")
+  tiny_model.save(path)
+  loaded = keras.models.load_model(path)
+  magnitude = np.abs(np.random.default_rng(4).standard_normal((1, 6, 513))).astype(np.float32)
+  np.testing.assert_allclose(loaded(magnitude), tiny_model(magnitude), rtol=1e-6)
+  assert model_lib.describe(loaded) == model_lib.describe(tiny_model)

@@ -1,0 +1,114 @@
+"""Training from absl flags: writes a model, resumes, rejects bad input, runs distributed."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, write_fake_mir1k
+
+TINY = ["--architecture=drnn2", "--hidden_units=8", "--batch_size=2", "--sequence_length=8",
+        "--warmup_steps=1", "--eval_every=100", "--circular_shift=4000", "--jit_compile=false"]
+
+
+def _train(args, env=None, timeout=300):
+  return subprocess.run([sys.executable, "-m", "tf_drnn.train"] + args, cwd=REPO, capture_output=True,
+                        text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory):
+  return write_fake_mir1k(str(tmp_path_factory.mktemp("mir1k")))
+
+
+def test_train_writes_model_then_resumes(fake_data, tmp_path):
+  model_dir = str(tmp_path / "run")
+  first = _train([f"--data_dir={fake_data}", f"--model_dir={model_dir}", "--train_steps=3"] + TINY)
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert os.path.isfile(os.path.join(model_dir, "model.keras"))
+  best = json.load(open(os.path.join(model_dir, "best.json")))
+  assert best["step"] == 3 and "GNSDR" in best["dev"]["vocals"]
+  second = _train([f"--data_dir={fake_data}", f"--model_dir={model_dir}", "--train_steps=5"] + TINY)
+  assert second.returncode == 0, second.stderr[-2000:]
+  assert "Resuming from checkpoint at step 3" in second.stdout
+  assert os.path.exists(os.path.join(model_dir, "checkpoints", "ckpt-5.index"))
+
+
+def test_flagfile_works(fake_data, tmp_path):
+  flagfile = tmp_path / "run.flags"
+  flagfile.write_text("\n".join([f"--data_dir={fake_data}", f"--model_dir={tmp_path / 'run'}",
+                                 "--train_steps=1", "--architecture=dnn"] + TINY[1:]))
+  result = _train([f"--flagfile={flagfile}"])
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert json.load(open(tmp_path / "run" / "options.json"))["architecture"] == "dnn"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data_dir=/nonexistent/mir1k"], "error: /nonexistent/mir1k: data directory does not exist"),
+    (["--architecture=lstm"], "flag --architecture=lstm: value should be one of"),
+])
+def test_bad_input_is_one_clear_line(fake_data, tmp_path, args, message):
+  base = [f"--data_dir={fake_data}", f"--model_dir={tmp_path / 'run'}", "--train_steps=1"]
+  result = _train(base + args, timeout=120)
+  assert result.returncode != 0
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not os.path.exists(tmp_path / "run" / "model.keras")
+
+
+def test_mono_training_file_is_reported(tmp_path):
+  import numpy as np
+  import soundfile
+  root = write_fake_mir1k(str(tmp_path / "data"), clips=["amy_1_01", "amy_1_02"])
+  soundfile.write(os.path.join(root, "Wavfile", "amy_1_02.wav"), np.full(8000, 0.1, np.float32), 16000)
+  result = _train([f"--data_dir={root}", f"--model_dir={tmp_path / 'run'}", "--train_steps=1"] + TINY)
+  assert result.returncode == 2
+  assert "amy_1_02.wav: expected a stereo file" in result.stderr.strip().splitlines()[-1]
+  assert "Traceback" not in result.stderr
+
+
+def test_mirrored_strategy_on_two_cpu_devices(fake_data, tmp_path):
+  script = f"""
+import sys, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tf_drnn.train import TrainOptions, train
+result = train(TrainOptions(data_dir={fake_data!r}, model_dir={str(tmp_path / 'run')!r}, strategy="mirrored",
+                            architecture="drnn2", hidden_units=8, batch_size=4, sequence_length=8, train_steps=2,
+                            warmup_steps=1, circular_shift=4000))
+print("replicas", tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")]).num_replicas_in_sync)
+"""
+  result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "replicas 2" in result.stdout
+  assert os.path.isfile(tmp_path / "run" / "model.keras")
+
+
+def _free_ports(count):
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def test_multi_worker_strategy_two_processes(fake_data, tmp_path):
+  ports = _free_ports(2)
+  cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+  model_dir = str(tmp_path / "run")
+  args = [f"--data_dir={fake_data}", f"--model_dir={model_dir}", "--train_steps=2", "--strategy=multi_worker",
+          "--batch_size=4"] + [a for a in TINY if not a.startswith("--batch_size")]
+  workers = [subprocess.Popen([sys.executable, "-m", "tf_drnn.train"] + args, cwd=REPO, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={**os.environ, "TF_CONFIG": json.dumps(
+                                  {"cluster": cluster, "task": {"type": "worker", "index": i}})})
+             for i in range(2)]
+  outputs = [w.communicate(timeout=300) for w in workers]
+  for worker, (out, err) in zip(workers, outputs):
+    assert worker.returncode == 0, err[-3000:]
+  assert os.path.isfile(os.path.join(model_dir, "model.keras"))  # written by the chief (worker 0) only
+  assert not os.path.exists(os.path.join(model_dir, ".worker-1", "model.keras"))

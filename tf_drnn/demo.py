@@ -1,0 +1,83 @@
+"""`tf-drnn-demo`: separate a synthesized song (or your own file) and draw the spectrograms.
+
+Writes OUTPUT_DIR/<name>_vocals.wav, <name>_accompaniment.wav and <name>_spectrograms.png
+(mixture / vocals / accompaniment, like Figure 4 of Huang et al. 2014).
+"""
+import os
+import sys
+
+
+def plot_spectrograms(signals, sample_rate, path, titles):
+  """Log-magnitude spectrograms of `signals` (mono [samples] each), stacked, saved as PNG atomically."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  import numpy as np
+  from tf_drnn import spectral
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+  figure, axes = plt.subplots(len(signals), 1, figsize=(9, 2.4 * len(signals)), sharex=True)
+  for axis, signal, title in zip(axes, signals, titles):
+    magnitude = np.abs(spectral.stft_numpy(signal, DEFAULT_AUDIO_CONFIG)).T
+    decibels = 20 * np.log10(magnitude + 1e-6)
+    duration = len(signal) / sample_rate
+    axis.imshow(decibels, origin="lower", aspect="auto", cmap="magma", vmin=decibels.max() - 80,
+                vmax=decibels.max(), extent=[0, duration, 0, sample_rate / 2000])
+    axis.set_title(title)
+    axis.set_ylabel("kHz")
+  axes[-1].set_xlabel("seconds")
+  figure.tight_layout()
+  tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
+  figure.savefig(tmp, dpi=100, format="png")
+  plt.close(figure)
+  os.replace(tmp, path)
+
+
+def demo(output_dir, input_path=None, model=None, seconds=6.0):
+  """Separates `input_path` (or a synthesized song) and writes stems + figure. Returns the paths."""
+  import numpy as np
+  from tf_drnn.audio import read_audio, write_audio
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+  from tf_drnn.separate import Separator
+  from tf_drnn.synth import sung_like_mixture
+  os.makedirs(output_dir, exist_ok=True)
+  separator = Separator(model)
+  if input_path is None:
+    input_path = os.path.join(output_dir, "synthetic_song.wav")
+    vocals, accompaniment = sung_like_mixture(seconds, DEFAULT_AUDIO_CONFIG.sample_rate)
+    write_audio(input_path, vocals + accompaniment, DEFAULT_AUDIO_CONFIG.sample_rate)
+  stem_paths = separator.separate_file(input_path, output_dir, overwrite=True)
+  mixture, rate = read_audio(input_path, mono=True)
+  stems = [read_audio(p, mono=True)[0] for p in stem_paths]
+  name = os.path.splitext(os.path.basename(input_path))[0]
+  figure_path = os.path.join(output_dir, f"{name}_spectrograms.png")
+  plot_spectrograms([mixture] + stems, rate, figure_path, ["mixture", "vocals (estimated)",
+                                                             "accompaniment (estimated)"])
+  return stem_paths + [figure_path]
+
+
+def define_flags():
+  from absl import flags
+  flags.DEFINE_string("output_dir", "tf_drnn_demo", "Where the stems and the figure go.")
+  flags.DEFINE_string("input", None, "Your own song (any format, rate, channels); default: a synthesized one.")
+  flags.DEFINE_string("model", None, "A .keras model or training model_dir (default: the bundled model).")
+
+
+def main(argv):
+  del argv
+  from absl import flags
+  from tf_drnn.cli_util import run_guarded
+  values = flags.FLAGS
+  for path in run_guarded(lambda: demo(values.output_dir, values.input, values.model)):
+    print(path)
+
+
+def run():
+  from absl import app
+  from tf_drnn.cli_util import quiet_tensorflow
+  quiet_tensorflow()
+  define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
