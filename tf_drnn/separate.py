@@ -344,10 +344,11 @@ def main(argv):
   values = flags.FLAGS
   separator = run_guarded(lambda: Separator(values.model, binary_mask=values.binary_mask))
   failures = 0
-  for path in tqdm(paths, desc="files", unit="file", disable=len(paths) < 2):
+  interactive = sys.stderr.isatty()  # progress bars for people, clean lines for logs
+  for path in tqdm(paths, desc="files", unit="file", disable=len(paths) < 2 or not interactive):
     frames = _frame_count(path)
     bar = tqdm(total=frames, desc=os.path.basename(path), unit="sample", unit_scale=True, leave=False,
-               disable=frames is None)
+               disable=frames is None or not interactive)
     try:
       outputs = separator.separate_file(path, values.output_dir, values.overwrite, values.subtype, bar.update)
       tqdm.write(f"{path} -> {', '.join(outputs)}")
