@@ -80,3 +80,14 @@ def test_save_and_load_roundtrip(tiny_model, tmp_path):
   magnitude = np.abs(np.random.default_rng(4).standard_normal((1, 6, 513))).astype(np.float32)
   np.testing.assert_allclose(loaded(magnitude), tiny_model(magnitude), rtol=1e-6)
   assert model_lib.describe(loaded) == model_lib.describe(tiny_model)
+
+
+def test_float16_bundle_loads_into_float32_variables(tiny_model, tmp_path):
+  import keras
+  from tf_drnn.bundle import store_weights_as_float16
+  tiny_model.save(tmp_path / "full.keras")
+  store_weights_as_float16(tmp_path / "full.keras", tmp_path / "half.keras")
+  half = keras.models.load_model(tmp_path / "half.keras")
+  assert half.get_layer("hidden_1").kernel.dtype == "float32"
+  for full_weight, half_weight in zip(tiny_model.get_weights(), half.get_weights()):
+    np.testing.assert_array_equal(half_weight, full_weight.astype(np.float16).astype(np.float32))

@@ -5,7 +5,6 @@ Waveforms are float32 NumPy arrays in [-1, 1]: shape [samples] (mono) or
 whose message names the file and the problem in one line.
 """
 import os
-import tempfile
 
 import numpy as np
 
@@ -77,24 +76,12 @@ def check_not_silent(path, waveform, what="audio"):
 
 
 def write_audio(path, waveform, sample_rate, subtype=None):
-  """Writes a waveform atomically: a temporary file beside `path`, then a rename.
-
-  A reader never sees a half-written file, and a crash leaves the old file (if any).
-  """
+  """Writes a waveform atomically (a temporary file beside `path`, then a rename)."""
   import soundfile
-  path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  extension = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
-  fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix="." + extension.lower(), dir=directory)
-  os.close(fd)
-  try:
-    soundfile.write(tmp_path, waveform, sample_rate, subtype=subtype, format=extension)
-    os.replace(tmp_path, path)
-  except BaseException:
-    if os.path.exists(tmp_path):
-      os.remove(tmp_path)
-    raise
+  from tf_drnn.atomic import atomic_output
+  extension = os.path.splitext(os.fspath(path))[1].lstrip(".").upper() or "WAV"
+  with atomic_output(path) as tmp:
+    soundfile.write(tmp, waveform, sample_rate, subtype=subtype, format=extension)
 
 
 def _first_line(error):

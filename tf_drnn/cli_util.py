@@ -20,3 +20,11 @@ def run_guarded(function):
   except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
     sys.exit(130)
+
+
+def run_app(define_flags, main):
+  """Entry point of an absl command: quiet TF, define the flags, run main."""
+  from absl import app
+  quiet_tensorflow()
+  define_flags()
+  app.run(main)

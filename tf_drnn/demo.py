@@ -26,10 +26,10 @@ def plot_spectrograms(signals, sample_rate, path, titles):
     axis.set_ylabel("kHz")
   axes[-1].set_xlabel("seconds")
   figure.tight_layout()
-  tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
-  figure.savefig(tmp, dpi=100, format="png")
+  from tf_drnn.atomic import atomic_output
+  with atomic_output(path) as tmp:
+    figure.savefig(tmp, dpi=100, format="png")
   plt.close(figure)
-  os.replace(tmp, path)
 
 
 def demo(output_dir, input_path=None, model=None, seconds=6.0):
@@ -72,11 +72,8 @@ def main(argv):
 
 
 def run():
-  from absl import app
-  from tf_drnn.cli_util import quiet_tensorflow
-  quiet_tensorflow()
-  define_flags()
-  app.run(main)
+  from tf_drnn.cli_util import run_app
+  run_app(define_flags, main)
 
 
 if __name__ == "__main__":

@@ -278,46 +278,37 @@ def _separate_blocks(separator, path, info, writers, progress):
 
 
 class _AtomicStemWriters:
-  """Writes the stems to temporary files and renames them into place only on success."""
+  """Writes the stems to temporary files, renamed into place only when all is written."""
 
   def __init__(self, targets, info, source_path, subtype):
-    self.targets, self.info, self.source_path, self.subtype = targets, info, source_path, subtype
-    self.files, self.tmp_paths = [], []
+    import contextlib
+    self.targets, self.info, self.subtype = targets, info, subtype
+    self.files = []
+    self._stack = contextlib.ExitStack()
 
   def open(self, rate, channels):
-    import tempfile
     import soundfile
+    from tf_drnn.atomic import atomic_output
     for target in self.targets:
-      extension = os.path.splitext(target)[1]
-      fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=extension, dir=os.path.dirname(os.path.abspath(target)))
-      os.close(fd)
-      self.tmp_paths.append(tmp)
-      fmt = extension.lstrip(".").upper()
+      tmp = self._stack.enter_context(atomic_output(target))
+      fmt = os.path.splitext(target)[1].lstrip(".").upper()
       subtype = self.subtype or (self.info.subtype if self.info is not None and fmt == self.info.format
                                  else None)
       if subtype is not None and not soundfile.check_format(fmt, subtype):
         subtype = None
-      self.files.append(soundfile.SoundFile(tmp, "w", samplerate=rate, channels=channels,
-                                            format=fmt, subtype=subtype))
+      self.files.append(self._stack.enter_context(
+          soundfile.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype)))
 
   def write(self, stems):
     for f, stem in zip(self.files, stems):
       f.write(np.clip(stem, -1.0, 1.0) if f.subtype.startswith("PCM") else stem)
 
   def __enter__(self):
+    self._stack.__enter__()
     return self
 
   def __exit__(self, exc_type, exc, tb):
-    for f in self.files:
-      f.close()
-    if exc_type is None:
-      for tmp, target in zip(self.tmp_paths, self.targets):
-        os.replace(tmp, target)
-    else:
-      for tmp in self.tmp_paths:
-        if os.path.exists(tmp):
-          os.remove(tmp)
-    return False
+    return self._stack.__exit__(exc_type, exc, tb)
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -371,11 +362,8 @@ def _frame_count(path):
 
 
 def run():
-  from absl import app
-  from tf_drnn.cli_util import quiet_tensorflow
-  quiet_tensorflow()
-  define_flags()
-  app.run(main)
+  from tf_drnn.cli_util import run_app
+  run_app(define_flags, main)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+from tf_drnn.atomic import write_json
 from tf_drnn.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -73,18 +74,11 @@ def load_dataset(name, data_dir, dev_clips):
   raise UserError(f"unknown dataset {name!r}: choose mir1k")
 
 
-def _atomic_json(path, data):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
-
-
 def save_model_atomically(model, path):
   """model.save to a temporary .keras file beside `path`, then rename: never a half-written model."""
-  tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
-  model.save(tmp)
-  os.replace(tmp, path)
+  from tf_drnn.atomic import atomic_output
+  with atomic_output(path) as tmp:
+    model.save(tmp)
 
 
 def _check_resume_options(model_dir, options):
@@ -127,7 +121,7 @@ def train(options: TrainOptions):
   work_dir = options.model_dir if is_chief else os.path.join(
       options.model_dir, f".worker-{strategy.cluster_resolver.task_id}")
   if is_chief:
-    _atomic_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
+    write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
 
   keras.utils.set_random_seed(options.seed)
   log.info("loading %d training clips, %d dev clips", len(train_tracks), len(dev_tracks))
@@ -232,7 +226,7 @@ def train(options: TrainOptions):
         best_result = result
         if is_chief:
           save_model_atomically(model, os.path.join(work_dir, "model.keras"))
-          _atomic_json(os.path.join(work_dir, "best.json"),
+          write_json(os.path.join(work_dir, "best.json"),
                        {"step": current, "dev": result, "options": dataclasses.asdict(options),
                         "training_seconds": time.time() - started})
       manager.save(checkpoint_number=current)
@@ -321,11 +315,8 @@ def main(argv):
 
 
 def run():
-  from absl import app
-  from tf_drnn.cli_util import quiet_tensorflow
-  quiet_tensorflow()
-  define_flags()
-  app.run(main)
+  from tf_drnn.cli_util import run_app
+  run_app(define_flags, main)
 
 
 if __name__ == "__main__":
