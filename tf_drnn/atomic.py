@@ -19,6 +19,7 @@ def atomic_output(path):
   os.close(fd)
   try:
     yield tmp
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
@@ -35,3 +36,9 @@ def write_json(path, data):
 def write_text(path, text):
   with atomic_output(path) as tmp, open(tmp, "w") as f:
     f.write(text)
+
+
+def _umask():
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
