@@ -12,9 +12,9 @@ import sys
 
 from absl import app, flags, logging
 
-from tf_drnn.cli_util import quiet_tensorflow, run_guarded
+from tf_drnn.cli_util import run_app, run_guarded
 from tf_drnn.errors import UserError
-from tf_drnn_export.convert import QUANTIZATIONS  # TensorFlow-free at import time.
+from .convert import QUANTIZATIONS  # TensorFlow-free at import time.
 
 FLAGS = flags.FLAGS
 
@@ -30,10 +30,6 @@ def define_flags():
                       "calibrate --quantization=int8.")
   flags.DEFINE_integer("calibration_frames", 2000, "Calibration steps per signature for int8 (STFT frames / hops).")
   flags.mark_flag_as_required("output")
-  # --help lists the key flags of the module named by sys.argv[0]: for the console script
-  # that is the script path, not this module, so register ours for it too.
-  for name in ("model", "output", "quantization", "data_dir", "calibration_frames"):
-    FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
 
 
 def export(model, output, quantization, data_dir=None, calibration_frames=2000):
@@ -48,7 +44,7 @@ def export(model, output, quantization, data_dir=None, calibration_frames=2000):
     raise UserError(f"{data_dir}: data directory does not exist")
   if calibration_frames < 1:
     raise UserError("--calibration_frames must be at least 1")
-  from tf_drnn_export import convert
+  from . import convert
   model_path = convert.resolve_model_path(model)
   if os.path.realpath(output) == os.path.realpath(model_path):
     raise UserError(f"{output}: would overwrite the input model")
@@ -71,9 +67,7 @@ def main(argv):
 
 
 def run():
-  quiet_tensorflow()
-  define_flags()
-  app.run(main)
+  run_app(define_flags, main)
 
 
 if __name__ == "__main__":

@@ -423,20 +423,14 @@ def _prepare_calibration(float_model, calibration_magnitudes, calibration_audio,
 # --- the library entry point --------------------------------------------------------------------
 
 def _atomic_write_bytes(path, content):
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
-  try:
-    with os.fdopen(fd, "wb") as f:
+  """Writes bytes through tf_drnn.atomic.atomic_output, readable like any file (not mkstemp's 0600)."""
+  from tf_drnn.atomic import atomic_output
+  with atomic_output(path) as tmp:
+    with open(tmp, "wb") as f:
       f.write(content)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a model file is for sharing.
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+    os.chmod(tmp, 0o666 & ~umask)
 
 
 def _same_file(a, b):

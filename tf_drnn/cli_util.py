@@ -24,7 +24,11 @@ def run_guarded(function):
 
 def run_app(define_flags, main):
   """Entry point of an absl command: quiet TF, define the flags, run main."""
-  from absl import app
+  from absl import app, flags
   quiet_tensorflow()
   define_flags()
+  # absl's --help lists the key flags of the main module (sys.argv[0]); a console script's
+  # main module is its wrapper, so adopt the defining module's flags for it.
+  for flag in flags.FLAGS.get_key_flags_for_module(sys.modules[define_flags.__module__]):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(main)

@@ -4,7 +4,6 @@ Writes OUTPUT_DIR/<name>_vocals.wav, <name>_accompaniment.wav and <name>_spectro
 (mixture / vocals / accompaniment, like Figure 4 of Huang et al. 2014).
 """
 import os
-import sys
 
 
 def plot_spectrograms(signals, sample_rate, path, titles):
@@ -34,7 +33,6 @@ def plot_spectrograms(signals, sample_rate, path, titles):
 
 def demo(output_dir, input_path=None, model=None, seconds=6.0):
   """Separates `input_path` (or a synthesized song) and writes stems + figure. Returns the paths."""
-  import numpy as np
   from tf_drnn.audio import read_audio, write_audio
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG
   from tf_drnn.separate import Separator

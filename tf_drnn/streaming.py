@@ -12,7 +12,6 @@ implementation):
 Feeding a whole signal through a stream from zero state, followed by `latency_samples`
 zeros, gives exactly the offline result of `tf_drnn.separate.offline_estimates`.
 """
-import numpy as np
 import tensorflow as tf
 
 from tf_drnn import spectral

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 
 from tf_drnn.atomic import write_json
