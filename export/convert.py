@@ -26,7 +26,6 @@ signature layouts an app needs (see docs/on_device.md).
 
 This module imports TensorFlow lazily, so `tf-drnn-export --help` stays fast.
 """
-import importlib.resources
 import json
 import os
 import pathlib
@@ -38,6 +37,7 @@ import numpy as np
 
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.errors import UserError
+from tf_drnn.separate import BUNDLED_MODEL, load_model, resolve_model_path  # noqa: F401  (re-exported)
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 SIGNATURES = ("separate_frame", "separate_pcm")
@@ -48,40 +48,7 @@ FORMAT = "tf_drnn.streaming/1"
 
 def default_model_path():
   """Path of the bundled model, tf_drnn/pretrained/drnn2.keras (it may not exist yet)."""
-  return pathlib.Path(os.fspath(importlib.resources.files("tf_drnn") / "pretrained" / "drnn2.keras"))
-
-
-def resolve_model_path(path=None):
-  """A .keras file, or a training model_dir holding model.keras; None: the bundled model."""
-  if path is None or str(path) == "":
-    path = default_model_path()
-    if not path.is_file():
-      raise UserError(f"{path}: the bundled model is not installed; pass --model=FILE.keras "
-                      "or a training --model_dir")
-    return str(path)
-  path = os.fspath(path)
-  if os.path.isdir(path):
-    candidate = os.path.join(path, "model.keras")
-    if not os.path.isfile(candidate):
-      raise UserError(f"{path}: no model.keras in this directory (is it a training --model_dir?)")
-    return candidate
-  if not os.path.exists(path):
-    raise UserError(f"{path}: no such model file or directory")
-  if not path.endswith(".keras"):
-    raise UserError(f"{path}: expected a .keras model file or a training model_dir")
-  return path
-
-
-def load_model(path):
-  """Loads a model written by tf-drnn-train (or `model.save`), as a UserError on failure."""
-  import keras
-  import tf_drnn.losses  # noqa: F401  (registers custom objects)
-  import tf_drnn.model  # noqa: F401  (registers the custom layers)
-  try:
-    return keras.saving.load_model(path, compile=False)
-  except Exception as error:  # A corrupt or foreign file: one line, no traceback.
-    message = str(error).strip().splitlines()
-    raise UserError(f"{path}: cannot load the model ({message[0] if message else type(error).__name__})") from None
+  return pathlib.Path(BUNDLED_MODEL)
 
 
 def sidecar_path(output_path):
@@ -423,14 +390,11 @@ def _prepare_calibration(float_model, calibration_magnitudes, calibration_audio,
 # --- the library entry point --------------------------------------------------------------------
 
 def _atomic_write_bytes(path, content):
-  """Writes bytes through tf_drnn.atomic.atomic_output, readable like any file (not mkstemp's 0600)."""
+  """Writes bytes atomically (tf_drnn.atomic.atomic_output)."""
   from tf_drnn.atomic import atomic_output
   with atomic_output(path) as tmp:
     with open(tmp, "wb") as f:
       f.write(content)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
 
 
 def _same_file(a, b):

@@ -106,6 +106,29 @@ def test_rpca_separator_splits_the_mixture_with_a_binary_mask(monkeypatch):
   assert result.nsdr[0] > 6.0 and result.nsdr[1] > 6.0  # Sparse notes over a low-rank chord: RPCA's case.
 
 
+@pytest.mark.parametrize("hop_length", [None, 512, 256])
+def test_rpca_stft_framings_reconstruct_exactly(hop_length):
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
+  signal = np.random.default_rng(0).standard_normal(RATE + 123).astype(np.float32)
+  spectrum = baselines._analysis(signal, config, hop_length)
+  frames = spectral.num_frames(len(signal)) if hop_length in (None, 512) else None
+  assert spectrum.shape[1] == config.num_bins
+  if frames:
+    assert spectrum.shape[0] == frames
+  else:
+    assert spectrum.shape[0] > 1.9 * spectral.num_frames(len(signal))  # Hop 256: twice the frames.
+  np.testing.assert_allclose(baselines._synthesis(spectrum, len(signal), config, hop_length), signal, atol=1e-5)
+
+
+def test_rpca_with_the_papers_hop_partitions_the_mixture():
+  vocals, accompaniment = synthetic_song(1.0)
+  mixture = vocals + accompaniment
+  v, a = baselines.rpca_separator(mixture, hop_length=256)
+  assert v.shape == a.shape == mixture.shape
+  np.testing.assert_allclose(v + a, mixture, atol=1e-4)
+  assert score(vocals, accompaniment, (v, a)).nsdr[0] > 3.0
+
+
 # --- oracles ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", baselines.ORACLE_MASKS)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tf_drnn import evaluate, metrics, spectral
+from tf_drnn import evaluate, metrics
 from tf_drnn.data.base import Track, unit_energy_mix
 from tf_drnn.errors import UserError
 
@@ -52,7 +52,8 @@ def fake_mir1k(tmp_path):
 
 
 def run_cli(*args, timeout=600):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", OPENBLAS_NUM_THREADS="1")
+  env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # The command sets its own.
   return subprocess.run([sys.executable, "-m", "tf_drnn.evaluate", "--noprogress", *args],
                         capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -126,6 +127,8 @@ def test_cli_scores_a_tiny_model(fake_mir1k, tmp_path, form):
     ("model with a baseline", ["--data_dir={data}", "--method=rpca", "--model={tmp}/x.keras"], "--model applies"),
     ("unknown clip", ["--data_dir={data}", "--method=mixture", "--clips=Ani_9_99"], "unknown clip"),
     ("no authors' files", ["--data_dir={tmp}/copy", "--method=authors"], "authors' results directory"),
+    ("rpca hop not dividing", ["--data_dir={data}", "--method=rpca", "--rpca_hop=300"], "must divide"),
+    ("rpca hop elsewhere", ["--data_dir={data}", "--method=mixture", "--rpca_hop=256"], "--rpca_hop applies"),
     ("authors at -40 dB", ["--data_dir={data}", "--method=authors", "--gain_db=-40"], "--gain_db does not apply"),
 ])
 def test_cli_bad_input_is_one_error_line_and_exit_2(fake_mir1k, tmp_path, case, args, message):
@@ -173,8 +176,9 @@ def test_authors_method_scores_their_clips_padded_to_length(fake_mir1k, tmp_path
   assert [row["name"] for row in document["clips"]] == ["Ani_1_01", "abjones_5_08"]  # Both splits.
   assert document["split"] is None
   for row in document["clips"]:
-    # The true sources, rescaled and cut short by < 1 hop: only the missing tail is error.
-    assert row["vocals"]["SDR"] > 15 and row["accompaniment"]["SDR"] > 15
+    # The true sources, rescaled and cut short by < 1 hop (up to 7% of these short clips): only
+    # the missing tail is error.
+    assert row["vocals"]["SDR"] > 10 and row["accompaniment"]["SDR"] > 10
   only_test = evaluate.evaluate_command(fake_mir1k, method="authors", split="test", output=str(tmp_path / "b.json"),
                                         workers=1, progress=False, split_given=True)
   assert [row["name"] for row in only_test["clips"]] == ["Ani_1_01"]

@@ -11,8 +11,9 @@ the mixture's phase:
   analysis"): the magnitude spectrogram M = L + S by inexact ALM (Lin, Chen & Ma 2010) with
   lambda = k / sqrt(max(m, n)), k = 1; the sparse part S is the voice, the low-rank part L the
   accompaniment, and a binary time-frequency mask |S| > gain |L| (gain 1) is applied to the
-  mixture STFT. NumPy only. The paper used a 1024-sample window with hop 256; here the
-  project's STFT (1024 / 512, sine window) is used so every method shares one front end.
+  mixture STFT. NumPy only. The paper used a 1024-sample window with hop 256; by default the
+  project's STFT (1024 / 512, sine window) is used so every method shares one front end, and
+  `hop_length=256` gives the paper's framing (RPCA scores clearly better with it).
 - :func:`oracle_separator` ("irm", "ibm"): ideal masks computed from the true sources'
   magnitudes, the ceiling of any masking method in this STFT. They need the references, so
   they take (mixture, vocals, accompaniment).
@@ -92,12 +93,12 @@ def _shrink(values, threshold):
   return np.sign(values) * np.maximum(np.abs(values) - threshold, 0.0)
 
 
-def rpca_decompose(mixture, k=1.0, config=DEFAULT_AUDIO_CONFIG, tol=1e-7, max_iter=1000):
+def rpca_decompose(mixture, k=1.0, config=DEFAULT_AUDIO_CONFIG, tol=1e-7, max_iter=1000, hop_length=None):
   """RPCA of the mixture's magnitude spectrogram (bins x frames, lambda = k / sqrt(max(m, n))).
 
   Returns (spectrum complex [frames, bins], low_rank [frames, bins], sparse [frames, bins]).
   """
-  spectrum = spectral.stft_numpy(np.asarray(mixture, np.float32), config)  # [frames, bins]
+  spectrum = _analysis(np.asarray(mixture, np.float32), config, hop_length)  # [frames, bins]
   magnitude = np.abs(spectrum).astype(np.float64).T  # [bins, frames], as in the paper
   lam = k / np.sqrt(max(magnitude.shape))
   low_rank, sparse, _ = rpca_inexact_alm(magnitude, lam=lam, tol=tol, max_iter=max_iter)
@@ -105,7 +106,7 @@ def rpca_decompose(mixture, k=1.0, config=DEFAULT_AUDIO_CONFIG, tol=1e-7, max_it
 
 
 def rpca_separator(mixture, k=1.0, gain=1.0, binary_mask=True, config=DEFAULT_AUDIO_CONFIG,
-                   tol=1e-7, max_iter=1000):
+                   tol=1e-7, max_iter=1000, hop_length=None):
   """RPCA singing-voice separation (Huang et al. 2012): sparse = voice, low rank = accompaniment.
 
   Args:
@@ -113,12 +114,16 @@ def rpca_separator(mixture, k=1.0, gain=1.0, binary_mask=True, config=DEFAULT_AU
     k: lambda = k / sqrt(max(m, n)) (the paper's k = 1).
     gain: Binary mask |S| > gain |L| (the paper's gain 1).
     binary_mask: False uses S and L themselves (with mixture phase) instead of the mask.
+    config: The STFT (window length config.n_fft, sine window).
+    hop_length: None: the project's STFT (hop n_fft / 2, :mod:`tf_drnn.spectral`). Another hop
+      (e.g. 256, the paper's 1024 / 256 framing) uses a SciPy STFT with that hop and the same
+      window. RPCA's result depends on it (more frames, more visible repetition).
 
   Returns:
     (vocals, accompaniment) float32 [samples].
   """
   mixture = np.asarray(mixture, np.float32)
-  spectrum, low_rank, sparse = rpca_decompose(mixture, k, config, tol, max_iter)
+  spectrum, low_rank, sparse = rpca_decompose(mixture, k, config, tol, max_iter, hop_length)
   if binary_mask:
     mask = np.abs(sparse) > gain * np.abs(low_rank)
     vocals_spectrum = np.where(mask, spectrum, 0)
@@ -127,8 +132,31 @@ def rpca_separator(mixture, k=1.0, gain=1.0, binary_mask=True, config=DEFAULT_AU
     phase = np.exp(1j * np.angle(spectrum))
     vocals_spectrum = np.maximum(sparse, 0) * phase
     accompaniment_spectrum = np.maximum(low_rank, 0) * phase
-  return (spectral.istft_numpy(vocals_spectrum, len(mixture), config),
-          spectral.istft_numpy(accompaniment_spectrum, len(mixture), config))
+  return (_synthesis(vocals_spectrum, len(mixture), config, hop_length),
+          _synthesis(accompaniment_spectrum, len(mixture), config, hop_length))
+
+
+def _project_stft(config, hop_length):
+  return hop_length is None or hop_length == config.hop_length
+
+
+def _analysis(signal, config, hop_length):
+  if _project_stft(config, hop_length):
+    return spectral.stft_numpy(signal, config)
+  import scipy.signal
+  _, _, spectrum = scipy.signal.stft(signal, nperseg=config.n_fft, noverlap=config.n_fft - hop_length,
+                                     window="cosine", boundary="zeros", padded=True)
+  return spectrum.T  # [frames, bins]
+
+
+def _synthesis(spectrum, num_samples, config, hop_length):
+  if _project_stft(config, hop_length):
+    return spectral.istft_numpy(spectrum, num_samples, config)
+  import scipy.signal
+  _, signal = scipy.signal.istft(spectrum.T, nperseg=config.n_fft, noverlap=config.n_fft - hop_length,
+                                 window="cosine", boundary=True)
+  signal = np.asarray(signal[:num_samples], np.float32)
+  return np.pad(signal, (0, num_samples - len(signal)))
 
 
 # --- oracles -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from tf_drnn.errors import UserError
 
 def quiet_tensorflow():
   """Silences TensorFlow's C++ start-up chatter (CUDA probes, CPU feature notes)."""
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # 2 still prints CUDA probe errors on CPUs
 
 
 def run_guarded(function):
@@ -31,4 +31,28 @@ def run_app(define_flags, main):
   # main module is its wrapper, so adopt the defining module's flags for it.
   for flag in flags.FLAGS.get_key_flags_for_module(sys.modules[define_flags.__module__]):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main)
+
+  def quiet_main(argv):  # Flags are parsed (and --help answered) before TensorFlow loads.
+    import_tensorflow_quietly()
+    return main(argv)
+  app.run(quiet_main)
+
+
+def import_tensorflow_quietly():
+  """Imports TensorFlow with stderr (file descriptor 2) sent to /dev/null meanwhile.
+
+  Its native start-up lines (CUDA probes logged before absl::InitializeLog) ignore
+  TF_CPP_MIN_LOG_LEVEL and would bury a one-line error. Python exceptions still surface.
+  """
+  if "tensorflow" in sys.modules:
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(devnull, 2)
+    import tensorflow  # noqa: F401
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)

@@ -20,12 +20,12 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from tf_drnn import metrics
+from tf_drnn.atomic import write_text
 from tf_drnn.data.base import Track, unit_energy_mix
 from tf_drnn.errors import UserError
 
@@ -212,14 +212,7 @@ def model_separate_fn(model_path):
   return separate
 
 
-def _offline_separate_fn(model_path):
-  """Fallback adapter (whole-signal model call): swap in for :func:`model_separate_fn` if needed."""
-  from tf_drnn.separate import load_model, offline_estimates
-  model = load_model(model_path)
-  return lambda mixture: offline_estimates(model, mixture)
-
-
-def make_estimator(method, model_path=None, authors_dir=None, authors_mask="softmask"):
+def make_estimator(method, model_path=None, authors_dir=None, authors_mask="softmask", rpca_hop=0):
   """(estimator, runs_in_workers) for a --method."""
   from tf_drnn import baselines
   if method == "model":
@@ -227,7 +220,7 @@ def make_estimator(method, model_path=None, authors_dir=None, authors_mask="soft
   if method == "mixture":
     return BlindEstimator(baselines.mixture_separator), True
   if method == "rpca":
-    return BlindEstimator(baselines.rpca_separator), True
+    return BlindEstimator(functools.partial(baselines.rpca_separator, hop_length=rpca_hop or None)), True
   if method in ("oracle_irm", "oracle_ibm"):
     return OracleEstimator(method.split("_", 1)[1]), True
   if method == "authors":
@@ -252,7 +245,9 @@ def select_tracks(dataset, split=None, clips=None, max_clips=0, only=None):
   if only is not None:
     names = [n for n in names if n in only]
   if not names:
-    raise UserError("no clips selected" + (f" in split {split!r}" if not clips else ""))
+    where = f" in split {split!r}" if not clips else ""
+    among = f" among the {len(only)} with the authors' separations ({', '.join(only)})" if only is not None else ""
+    raise UserError(f"no clips selected{where}{among}")
   if 0 < max_clips < len(names):
     picks = np.unique(np.round(np.linspace(0, len(names) - 1, max_clips)).astype(int))
     names = [names[i] for i in picks]
@@ -275,6 +270,8 @@ def markdown_table(document):
   if document.get("model"):
     what.append(f"model `{document['model']}`")
   what.append(f"clips: {document['selection']}")
+  if document.get("rpca"):
+    what.append(f"RPCA STFT: {document['rpca']['stft']}")
   if document.get("gain_db"):
     what.append(f"mixtures at {document['gain_db']:+g} dB")
   lines.append(", ".join(what) + ".")
@@ -294,27 +291,13 @@ def markdown_table(document):
   return "\n".join(lines) + "\n"
 
 
-def write_atomically(path, text):
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
-  try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def markdown_path(output):
   return os.path.splitext(output)[0] + ".md"
 
 
 def evaluate_command(data_dir, method="model", model=None, split="test", clips=(), gain_db=0.0,
                      max_clips=0, workers=0, output="results.json", authors_dir=None,
-                     authors_mask="softmask", dev_clips=None, progress=True, split_given=True):
+                     authors_mask="softmask", dev_clips=None, progress=True, split_given=True, rpca_hop=0):
   """Everything `tf-drnn-evaluate` does; returns the JSON document it wrote."""
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG
   from tf_drnn.data.mir1k import DEFAULT_DEV_CLIPS, MIR1K
@@ -326,6 +309,10 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
     raise UserError(f"--model applies to --method=model only, not {method}")
   if gain_db != 0 and method == "authors":
     raise UserError("--gain_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
+  if rpca_hop and method != "rpca":
+    raise UserError(f"--rpca_hop applies to --method=rpca only, not {method}")
+  if rpca_hop < 0 or (rpca_hop and DEFAULT_AUDIO_CONFIG.n_fft % rpca_hop):
+    raise UserError(f"--rpca_hop must divide the window length {DEFAULT_AUDIO_CONFIG.n_fft}, got {rpca_hop}")
   if max_clips < 0:
     raise UserError("--max_clips must be >= 0")
   if not output:
@@ -347,7 +334,7 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
   tracks = select_tracks(dataset, split, clips, max_clips, only)
   selection = (f"{', '.join(t.name for t in tracks)}" if clips else f"split {split}") + (
       f" (max_clips {max_clips})" if max_clips else "")
-  estimator, in_workers = make_estimator(method, model, authors_dir, authors_mask)
+  estimator, in_workers = make_estimator(method, model, authors_dir, authors_mask, rpca_hop)
   started = time.time()
   scores, result = score_estimates(estimator, tracks, gain=10.0 ** (gain_db / 20.0), progress=progress,
                                    workers=workers, separate_in_workers=in_workers)
@@ -362,12 +349,17 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
                  "NSDR = SDR(estimate) - SDR(mixture); G-metrics weighted by clip length",
       "elapsed_seconds": time.time() - started,
   }
+  if method == "rpca":
+    hop = rpca_hop or DEFAULT_AUDIO_CONFIG.hop_length
+    info["rpca"] = {"k": 1.0, "lambda": "k / sqrt(max(bins, frames))", "mask": "binary |S| > 1 * |L|",
+                    "stft": f"sine window {DEFAULT_AUDIO_CONFIG.n_fft}, hop {hop}"
+                            + ("" if not rpca_hop else " (SciPy STFT)")}
   if method == "authors":
     info["authors"] = {"directory": os.path.abspath(authors.directory), "mask": authors_mask,
                        "length": "estimates zero-padded at the end (or trimmed) to the clip length"}
   document = report(scores, result, info)
-  write_atomically(output, json.dumps(document, indent=2) + "\n")
-  write_atomically(markdown_path(output), markdown_table(document))
+  write_text(output, json.dumps(document, indent=2) + "\n")
+  write_text(markdown_path(output), markdown_table(document))
   return document
 
 
@@ -396,6 +388,8 @@ def define_flags():
                     "Which of the authors' outputs to score.")
   flags.DEFINE_list("dev_clips", ["abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09"],
                     "Training-singer clips (or song prefixes) that form the dev split.")
+  flags.DEFINE_integer("rpca_hop", 0, "STFT hop for --method=rpca (0: the project's STFT, hop "
+                       "n_fft / 2 = 512; 256: the framing of Huang et al. 2012).")
   flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
 
@@ -410,18 +404,15 @@ def main(argv):
       f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips, gain_db=f.gain_db,
       max_clips=f.max_clips, workers=f.workers, output=f.output, authors_dir=f.authors_dir,
       authors_mask=f.authors_mask, dev_clips=tuple(f.dev_clips), progress=f.progress,
-      split_given=f["split"].present))
+      split_given=f["split"].present, rpca_hop=f.rpca_hop))
   summary = {source: {k: round(v, 2) for k, v in values.items()} for source, values in document["global"].items()}
   print(json.dumps({"method": document["method"], "num_clips": document["num_clips"], "global": summary}))
   print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
 
 
 def run():
-  from absl import app
-  from tf_drnn.cli_util import quiet_tensorflow
-  quiet_tensorflow()
-  define_flags()
-  app.run(main)
+  from tf_drnn.cli_util import run_app
+  run_app(define_flags, main)
 
 
 if __name__ == "__main__":

@@ -46,23 +46,39 @@ def offline_estimates(model, mixture, binary=False, config=DEFAULT_AUDIO_CONFIG)
   return np.asarray(estimates[0]), np.asarray(estimates[1])
 
 
+def resolve_model_path(path=None):
+  """The .keras file for `path`: a .keras file, a training model_dir, or None (the bundled model)."""
+  if path is None or os.fspath(path) == "":
+    if not os.path.isfile(BUNDLED_MODEL):
+      raise UserError(f"{BUNDLED_MODEL}: the bundled model is not installed; pass --model=PATH "
+                      "(a .keras file or a training model_dir)")
+    return BUNDLED_MODEL
+  path = os.fspath(path)
+  if os.path.isdir(path):
+    candidate = os.path.join(path, "model.keras")
+    if not os.path.isfile(candidate):
+      raise UserError(f"{path}: no such model file (no model.keras in this directory)")
+    return candidate
+  if not os.path.exists(path):
+    raise UserError(f"{path}: no such model file")
+  if not path.endswith(".keras"):
+    raise UserError(f"{path}: expected a .keras model file or a training model_dir")
+  return path
+
+
 def load_model(model=None):
   """A Keras model from None (the bundled one), a .keras file, a training model_dir, or a model."""
   if model is not None and not isinstance(model, (str, os.PathLike)):
     return model
-  path = os.fspath(model) if model is not None else BUNDLED_MODEL
-  if os.path.isdir(path):
-    path = os.path.join(path, "model.keras")
-  if not os.path.isfile(path):
-    raise UserError(f"{path}: no such model file" + (
-        " (the bundled model is missing from this installation)" if model is None else ""))
+  path = resolve_model_path(model)
   import keras
   import tf_drnn.model  # noqa: F401  (registers the custom layers)
   import tf_drnn.losses  # noqa: F401
   try:
     return keras.models.load_model(path, compile=False)
-  except Exception as error:
-    raise UserError(f"{path}: cannot load model ({str(error).splitlines()[0][:200]})") from None
+  except Exception as error:  # A corrupt or foreign file: one line, no traceback.
+    message = str(error).strip().splitlines()
+    raise UserError(f"{path}: cannot load model ({message[0][:200] if message else type(error).__name__})") from None
 
 
 class Separator:

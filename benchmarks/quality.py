@@ -1,0 +1,85 @@
+"""Separation quality of each exported variant on real clips: vocal GNSDR (BSS Eval v3).
+
+Each clip's 0 dB mixture (tf_drnn.evaluate.mixtures) is streamed hop by hop through the
+.tflite's `separate_pcm` under LiteRT, the first `latency_samples` of output are dropped,
+and the stems are scored with tf_drnn.metrics against the clip's sources. The Keras model
+(tf_drnn.separate.Separator) on the same clips is the reference row.
+
+The mixture's own SDR (the NSDR baseline) does not depend on the separator, so it is
+computed once per clip and shared by every variant.
+"""
+import numpy as np
+
+from tf_drnn import metrics
+
+
+def load_clips(data_dir, count):
+  """The first `count` public test clips as (name, mixture, vocals, accompaniment)."""
+  from tf_drnn.data.mir1k import MIR1K
+  from tf_drnn.evaluate import mixtures
+  return list(mixtures(MIR1K(data_dir).tracks("test")[:count]))
+
+
+def stream_pcm(runner, mixture, hop, latency_samples):
+  """Streams a mono waveform through a `separate_pcm` runner; returns aligned (vocals, accompaniment)."""
+  details = runner.get_input_details()
+  state = np.zeros(details["state"]["shape"], np.float32)
+  total = len(mixture) + latency_samples
+  padded = np.zeros(-(-total // hop) * hop, np.float32)
+  padded[:len(mixture)] = mixture
+  vocals, accompaniment = [], []
+  for block in padded.reshape(-1, 1, hop):
+    outputs = runner(pcm=block, state=state)
+    state = outputs["next_state"]
+    vocals.append(outputs["vocals"][0])
+    accompaniment.append(outputs["accompaniment"][0])
+  cut = slice(latency_samples, latency_samples + len(mixture))
+  return np.concatenate(vocals)[cut], np.concatenate(accompaniment)[cut]
+
+
+def tflite_separate_fn(path, sidecar, threads=1):
+  """mixture -> (vocals, accompaniment) through the file's separate_pcm (XNNPACK, `threads`)."""
+  from benchmarks.latency import make_interpreter
+  runner = make_interpreter(path, threads, xnnpack=True).get_signature_runner("separate_pcm")
+  hop, latency = int(sidecar["hop_length"]), int(sidecar["latency_samples"])
+  return lambda mixture: stream_pcm(runner, mixture, hop, latency)
+
+
+def keras_separate_fn(model, sample_rate):
+  """mixture -> (vocals, accompaniment) with tf_drnn.separate.Separator (the Keras reference)."""
+  from tf_drnn.separate import Separator
+  separator = Separator(model)
+
+  def separate(mixture):
+    stems = separator.separate(mixture, sample_rate)
+    return stems["vocals"], stems["accompaniment"]
+  return separate
+
+
+class Scorer:
+  """Scores separations of a fixed list of clips, sharing each clip's mixture SDR."""
+
+  def __init__(self, clips):
+    self.clips = clips
+    self._mixture_sdr = {}
+
+  def mixture_sdr(self, name, mixture, vocals, accompaniment):
+    if name not in self._mixture_sdr:
+      sdr, _, _ = metrics.bss_eval(np.stack([vocals, accompaniment]), np.stack([mixture, mixture]))
+      self._mixture_sdr[name] = tuple(float(v) for v in sdr)
+    return self._mixture_sdr[name]
+
+  def score(self, separate):
+    """Runs `separate(mixture) -> (vocals, accompaniment)` on every clip; returns ({G-metrics}, [clip rows])."""
+    scores = []
+    for name, mixture, vocals, accompaniment in self.clips:
+      vocals_hat, accompaniment_hat = separate(mixture)
+      vocals_hat = np.asarray(vocals_hat, np.float64)[:len(mixture)]
+      accompaniment_hat = np.asarray(accompaniment_hat, np.float64)[:len(mixture)]
+      if not (np.all(np.isfinite(vocals_hat)) and np.all(np.isfinite(accompaniment_hat))):
+        raise RuntimeError(f"{name}: the separation is not finite")
+      sdr, sir, sar = metrics.bss_eval(np.stack([vocals, accompaniment]), np.stack([vocals_hat, accompaniment_hat]))
+      as_tuple = lambda values: tuple(float(v) for v in values)
+      scores.append(metrics.ClipScore(name, int(len(vocals)), as_tuple(sdr), as_tuple(sir), as_tuple(sar),
+                                      self.mixture_sdr(name, mixture, vocals, accompaniment)))
+    return metrics.global_metrics(scores), [s.as_dict() for s in scores]
