@@ -15,6 +15,7 @@ import os
 import time
 
 from tf_drnn.atomic import write_json
+from tf_drnn.data import load_dataset
 from tf_drnn.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -63,14 +64,6 @@ def make_strategy(name):
       raise UserError("--strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task)")
     return tf.distribute.MultiWorkerMirroredStrategy()
   raise UserError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
-
-
-def load_dataset(name, data_dir, dev_clips):
-  """The dataset reader for `name` (the only place that knows dataset layouts)."""
-  if name == "mir1k":
-    from tf_drnn.data.mir1k import MIR1K
-    return MIR1K(data_dir, dev_clips=dev_clips)
-  raise UserError(f"unknown dataset {name!r}: choose mir1k")
 
 
 def save_model_atomically(model, path):
@@ -261,10 +254,11 @@ class _cached:
 def define_flags():
   from absl import flags
   from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS
+  from tf_drnn.data import DATASETS
   defaults = TrainOptions(data_dir="", model_dir="")
   flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/).")
   flags.DEFINE_string("model_dir", None, "Where the model, checkpoints and logs go.")
-  flags.DEFINE_enum("dataset", defaults.dataset, ["mir1k"], "Dataset layout.")
+  flags.DEFINE_enum("dataset", defaults.dataset, list(DATASETS), "Dataset layout.")
   flags.DEFINE_list("dev_clips", list(defaults.dev_clips),
                     "Training-singer clips (or song prefixes such as amy_9) held out as the dev set.")
   flags.DEFINE_enum("architecture", defaults.architecture, ARCHITECTURES,
