@@ -59,10 +59,10 @@ def training_throughput(structure, sources, steps=5, batch_size=16, sequence_len
   input pipeline's share.
   """
   import keras
-  import tensorflow as tf
   from tf_drnn.data import pipeline
   from tf_drnn.losses import DiscriminativeLoss
   from tf_drnn.model import build_model
+  from tf_drnn.train import make_train_step
 
   keras.utils.set_random_seed(0)
   model = build_model(structure["architecture"], structure["context"], structure["num_layers"],
@@ -71,28 +71,14 @@ def training_throughput(structure, sources, steps=5, batch_size=16, sequence_len
   optimizer = keras.optimizers.Adam(1e-4, global_clipnorm=5.0)
   optimizer.build(model.trainable_variables)
   loss_fn = DiscriminativeLoss(loss, discriminative_weight)
-  variables = model.trainable_variables
   frames_per_batch = float(batch_size * sequence_length)
-
-  def forward_backward(mixture, targets):
-    with tf.GradientTape() as tape:
-      estimates = model(mixture, training=True)
-      value = tf.reduce_sum(loss_fn.call(targets, estimates)) / frames_per_batch
-    return value, tape.gradient(value, variables)
-
-  compiled = tf.function(forward_backward, jit_compile=jit_compile)
-
-  @tf.function
-  def train_step(mixture, targets):
-    value, gradients = compiled(mixture, targets)
-    optimizer.apply_gradients(zip(gradients, variables))
-    return value
+  train_step = make_train_step(model, optimizer, loss_fn, frames_per_batch, jit_compile=jit_compile)
 
   data = pipeline.training_dataset(sources, batch_size, sequence_length, circular_shift=10000, seed=0)
   iterator = iter(data)
   start = time.perf_counter()
   for _ in range(warmup_steps):
-    float(train_step(*next(iterator)))
+    float(train_step(next(iterator)))
   compile_seconds = time.perf_counter() - start
   input_time = step_time = 0.0
   losses = []
@@ -100,7 +86,7 @@ def training_throughput(structure, sources, steps=5, batch_size=16, sequence_len
     t0 = time.perf_counter()
     batch = next(iterator)
     t1 = time.perf_counter()
-    losses.append(float(train_step(*batch)))
+    losses.append(float(train_step(batch)))
     t2 = time.perf_counter()
     input_time += t1 - t0
     step_time += t2 - t0

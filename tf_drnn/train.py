@@ -84,6 +84,39 @@ def _check_resume_options(model_dir, options):
                       "use another --model_dir")
 
 
+def make_train_step(model, optimizer, loss_fn, frames_per_batch, strategy=None, jit_compile=True):
+  """One optimizer step: batch (mixture [B, L, bins], targets [B, L, 2, bins]) -> mean loss per frame.
+
+  Without a strategy the forward and backward pass compile with XLA (`jit_compile`); with
+  one, the batch is a distributed value, each replica computes its share of the global
+  mean and the optimizer aggregates the gradients.
+  """
+  import tensorflow as tf
+  variables = model.trainable_variables
+
+  def forward_backward(mixture, targets):
+    with tf.GradientTape() as tape:
+      estimates = model(mixture, training=True)
+      loss = tf.reduce_sum(loss_fn.call(targets, estimates)) / frames_per_batch
+    return loss, tape.gradient(loss, variables)
+
+  compiled = tf.function(forward_backward, jit_compile=jit_compile and strategy is None)
+
+  def replica_step(mixture, targets):
+    loss, gradients = compiled(mixture, targets)
+    optimizer.apply_gradients(zip(gradients, variables))
+    return loss
+
+  @tf.function
+  def train_step(batch):
+    if strategy is None:
+      return replica_step(*batch)
+    losses = strategy.run(replica_step, args=batch)
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+  return train_step
+
+
 def train(options: TrainOptions):
   """Trains a model; returns the best dev metrics. Resumes from MODEL_DIR's last checkpoint."""
   dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
@@ -148,28 +181,8 @@ def train(options: TrainOptions):
   distributed = options.strategy != "default"
   iterator = iter(strategy.experimental_distribute_dataset(data) if distributed else data)
   frames_per_batch = float(global_batch * options.sequence_length)
-  variables = model.trainable_variables
-
-  def forward_backward(mixture, targets):
-    with tf.GradientTape() as tape:
-      estimates = model(mixture, training=True)
-      loss = tf.reduce_sum(loss_fn.call(targets, estimates)) / frames_per_batch
-    return loss, tape.gradient(loss, variables)
-
-  use_xla = options.jit_compile and not distributed
-  compiled = tf.function(forward_backward, jit_compile=use_xla)
-
-  def replica_step(mixture, targets):
-    loss, gradients = compiled(mixture, targets)
-    optimizer.apply_gradients(zip(gradients, variables))
-    return loss
-
-  @tf.function
-  def train_step(batch):
-    if not distributed:
-      return replica_step(*batch)
-    losses = strategy.run(replica_step, args=batch)
-    return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+  train_step = make_train_step(model, optimizer, loss_fn, frames_per_batch,
+                               strategy if distributed else None, options.jit_compile)
 
   def evaluate_dev():
     if not dev_tracks:
