@@ -69,6 +69,15 @@ def resample(waveform, from_rate, to_rate):
                           res_type="soxr_hq", axis=0).astype(np.float32)
 
 
+def fit_length(signal, num_samples):
+  """Trims `signal` [samples, ...] to `num_samples`, or zero-pads its end up to it."""
+  signal = np.asarray(signal, np.float32)
+  if len(signal) >= num_samples:
+    return signal[:num_samples]
+  padding = np.zeros((num_samples - len(signal),) + signal.shape[1:], np.float32)
+  return np.concatenate([signal, padding])
+
+
 def check_not_silent(path, waveform, what="audio"):
   """Raises AudioFileError when the waveform is all zeros (nothing to separate)."""
   if not np.any(waveform):

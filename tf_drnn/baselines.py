@@ -26,6 +26,7 @@ import re
 import numpy as np
 
 from tf_drnn import spectral
+from tf_drnn.audio import fit_length
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.errors import UserError
 
@@ -248,11 +249,3 @@ class AuthorsResults:
     """(voice, music) padded with zeros at the end (or trimmed) to `num_samples`."""
     voice, music = self.load(clip)
     return fit_length(voice, num_samples), fit_length(music, num_samples)
-
-
-def fit_length(signal, num_samples):
-  """Zero-pads the end of `signal` or trims it to `num_samples`."""
-  signal = np.asarray(signal, np.float32)
-  if len(signal) >= num_samples:
-    return signal[:num_samples]
-  return np.concatenate([signal, np.zeros(num_samples - len(signal), np.float32)])

@@ -116,7 +116,7 @@ class Separator:
     Outputs have the input's shape and rate. Stereo input is separated with a mask
     computed from the channel mean and applied to each channel.
     """
-    from tf_drnn.audio import resample
+    from tf_drnn.audio import fit_length, resample
     waveform = np.asarray(waveform, np.float32)
     if waveform.ndim not in (1, 2) or waveform.shape[0] == 0:
       raise ValueError(f"waveform must be [samples] or [samples, channels], got shape {waveform.shape}")
@@ -129,7 +129,7 @@ class Separator:
     stems = [s[:len(at_model_rate)] for s in _split_stems(stems, runner)]
     result = {}
     for name, stem in zip(STEMS, stems):
-      stem = _fit_length(resample(stem, self.config.sample_rate, sample_rate), len(waveform))
+      stem = fit_length(resample(stem, self.config.sample_rate, sample_rate), len(waveform))
       result[name] = stem.reshape(waveform.shape)
     return result
 
@@ -141,12 +141,6 @@ class Separator:
     Returns the two output paths.
     """
     return _separate_file(self, path, output_dir, overwrite, subtype, progress)
-
-
-def _fit_length(signal, length):
-  if len(signal) >= length:
-    return signal[:length]
-  return np.concatenate([signal, np.zeros((length - len(signal),) + signal.shape[1:], signal.dtype)])
 
 
 def _split_stems(stems, runner):
@@ -218,7 +212,7 @@ def output_paths(path, output_dir):
 
 def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
   import soundfile
-  from tf_drnn.audio import check_readable, read_audio
+  from tf_drnn.audio import check_not_silent, check_readable, read_audio
 
   path = os.fspath(path)
   targets = output_paths(path, output_dir)
@@ -235,6 +229,7 @@ def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
     blockwise = False
   if not blockwise:  # Formats only librosa/audioread decode: whole file in memory.
     waveform, rate = read_audio(path)
+    check_not_silent(path, waveform)
     info = None
   os.makedirs(output_dir, exist_ok=True)
   with _AtomicStemWriters(targets, info, path, subtype) as writers:

@@ -53,16 +53,6 @@ def istft(spectrogram, num_samples, config=DEFAULT_AUDIO_CONFIG):
   return signal[..., config.hop_length:config.hop_length + num_samples]
 
 
-def magnitude_phase(spectrogram):
-  """complex [..] -> (magnitude float32, unit phasor complex64) with phasor 1 where |X| = 0."""
-  import tensorflow as tf
-  magnitude = tf.abs(spectrogram)
-  safe = tf.where(magnitude > 0, magnitude, tf.ones_like(magnitude))
-  phasor = tf.where(magnitude > 0, spectrogram / tf.cast(safe, spectrogram.dtype),
-                    tf.ones_like(spectrogram))
-  return magnitude, phasor
-
-
 # --- NumPy reference (tests, and TF-free callers) -----------------------------------------------
 
 def stft_numpy(waveform, config=DEFAULT_AUDIO_CONFIG):
