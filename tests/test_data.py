@@ -76,6 +76,51 @@ def test_pipeline_batches_and_targets():
   assert np.all(np.asarray(mixture) <= np.asarray(targets).sum(2) + 1e-4)
 
 
+def _tone(frequency, samples):
+  tone = np.sin(2 * np.pi * frequency * np.arange(samples) / 16000).astype(np.float32)
+  return tone / np.sqrt(np.mean(tone ** 2))
+
+
+def _source_pairs(dataset):
+  """(vocal peak bin, accompaniment peak bin) of every sequence: which clip each source came from."""
+  pairs = set()
+  for _, targets in dataset:
+    energy = np.asarray(targets)[0].sum(0)  # [2, bins]
+    pairs.add(tuple(int(b) for b in np.argmax(energy, axis=-1)))
+  return pairs
+
+
+@pytest.mark.parametrize("remix_probability,random_shift", [(0.0, False), (0.0, True), (1.0, True)])
+def test_remixing_pairs_voices_with_other_accompaniments(remix_probability, random_shift):
+  # Clip 0: 1000 Hz voice over 500 Hz accompaniment; clip 1: 6000 Hz voice over 3000 Hz.
+  sources = [(_tone(1000, 16000), _tone(500, 16000)), (_tone(6000, 24000), _tone(3000, 24000))]
+  dataset = pipeline.training_dataset(sources, batch_size=1, sequence_length=10, circular_shift=4000,
+                                      seed=3, repeat=False, random_shift=random_shift,
+                                      remix_probability=remix_probability)
+  pairs = _source_pairs(dataset)
+  original = {(64, 32), (384, 192)}  # bins of 1000/500 Hz and 6000/3000 Hz
+  if remix_probability == 0:
+    assert pairs == original
+  else:
+    assert pairs - original and pairs <= original | {(64, 192), (384, 32)}
+
+
+def test_remixed_sources_keep_equal_energy():
+  # A long and a short clip: remixed accompaniments are looped or cut to the voice's length.
+  rng = np.random.default_rng(4)
+  loud_start = np.where(np.arange(32000) < 3000, 10.0, 0.1)  # a cut of it is far from unit energy
+  sources = [(rng.standard_normal(32000), loud_start * rng.standard_normal(32000)),
+             (rng.standard_normal(6000), rng.standard_normal(6000))]
+  sources = [(v / np.sqrt(np.mean(v ** 2)), a / np.sqrt(np.mean(a ** 2))) for v, a in sources]
+  sources = [(v.astype(np.float32), a.astype(np.float32)) for v, a in sources]
+  dataset = pipeline.training_dataset(sources, batch_size=1, sequence_length=1000, circular_shift=500,
+                                      repeat=False, random_shift=True, remix_probability=1.0)
+  ratios = [np.square(np.asarray(targets)[0, :, 1]).sum() / np.square(np.asarray(targets)[0, :, 0]).sum()
+            for _, targets in dataset]
+  assert len(ratios) == 64 + 12
+  np.testing.assert_allclose(ratios, 1.0, rtol=0.1)  # 0 dB: voice and accompaniment at equal energy
+
+
 def test_real_mir1k_split(mir1k_dir):
   dataset = MIR1K(mir1k_dir)
   train, dev, test = (dataset.clip_names(s) for s in ("train", "dev", "test"))

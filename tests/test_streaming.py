@@ -14,16 +14,17 @@ def test_inverse_rfft_from_forward_ffts_matches_numpy():
   np.testing.assert_allclose(frames, np.fft.irfft(spectrum), atol=1e-5)
 
 
-def _model(architecture, context):
-  model = build_model(architecture, context=context, hidden_units=12)
+def _model(architecture, context, dropout=0.0):
+  model = build_model(architecture, context=context, hidden_units=12, dropout=dropout)
   model.get_layer("features").set_statistics(
       np.abs(np.random.default_rng(1).standard_normal((100, 513))).astype(np.float32))
   return model
 
 
-@pytest.mark.parametrize("architecture,context", [("drnn2", 3), ("srnn", 5), ("dnn", 1), ("drnn1", 3)])
-def test_frame_stream_matches_offline(architecture, context):
-  model = _model(architecture, context)
+@pytest.mark.parametrize("architecture,context,dropout", [("drnn2", 3, 0.0), ("srnn", 5, 0.0), ("dnn", 1, 0.0),
+                                                          ("drnn1", 3, 0.0), ("drnn2", 3, 0.5)])
+def test_frame_stream_matches_offline(architecture, context, dropout):
+  model = _model(architecture, context, dropout)  # Dropout acts in training only: streams skip it.
   magnitude = np.abs(np.random.default_rng(2).standard_normal((1, 15, 513))).astype(np.float32)
   stream = FrameStream(model)
   padded = np.concatenate([magnitude, np.zeros((1, stream.delay, 513), np.float32)], axis=1)

@@ -229,7 +229,7 @@ class SourceOutputs(keras.layers.Layer):
 
 
 def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000,
-                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None):
+                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None, dropout=0.0):
   """Builds the functional model: magnitude [B, T, bins] -> source magnitudes [B, T, S, bins].
 
   Args:
@@ -238,6 +238,7 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
     num_layers: Hidden layers.
     hidden_units: ReLU units per hidden layer.
     output_format: "masked" (default), "two_sources" or "one_source".
+    dropout: Rate of the dropout after each hidden layer (training only; streams skip it).
   """
   recurrent = recurrent_layer_indices(architecture, num_layers)
   if output_format not in OUTPUT_FORMATS:
@@ -253,6 +254,8 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
       hidden, _ = ReluRecurrent(hidden_units, name=f"hidden_{index}")(hidden)
     else:
       hidden = keras.layers.Dense(hidden_units, activation="relu", name=f"hidden_{index}")(hidden)
+    if dropout > 0:
+      hidden = keras.layers.Dropout(dropout, name=f"dropout_{index}")(hidden)
   head_names = ["vocals_head"] if output_format == "one_source" else ["vocals_head", "accompaniment_head"]
   heads = [DropFrames(delay, name=f"{head}_drop")(keras.layers.Dense(bins, name=head)(hidden))
            for head in head_names]

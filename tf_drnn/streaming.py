@@ -68,20 +68,20 @@ class FrameStream:
 
 
 def inverse_rfft(real, imag, n_fft):
-  """Inverse real FFT from forward RFFTs only (builtin TFLite ops; no complex inputs).
+  """Inverse real FFT from one forward RFFT (builtin TFLite ops; no complex inputs).
 
-  For a Hermitian spectrum X = R + iI (bins = n_fft/2 + 1), with R extended evenly and I
-  oddly to n_fft points, x[n] = (Re FFT(R)[n] + Im FFT(I)[n]) / n_fft for n <= n_fft/2 and
-  x[n_fft - n] = (Re FFT(R)[n] - Im FFT(I)[n]) / n_fft.
+  For a Hermitian spectrum X = R + iI (bins = n_fft/2 + 1), R extended evenly and I oddly
+  to n_fft points have FFTs that are purely real and purely imaginary, so one RFFT of
+  their sum z (z[n] = R[n] + I[n], z[n_fft - n] = R[n] - I[n]) carries both:
+  x[n] = (Re Z[n] + Im Z[n]) / n_fft for n <= n_fft/2 and x[n_fft - n] = (Re Z[n] - Im Z[n]) / n_fft.
 
   real, imag: [..., bins] -> frames [..., n_fft].
   """
-  even = tf.concat([real, tf.reverse(real[..., 1:-1], axis=[-1])], axis=-1)
-  odd = tf.concat([imag, -tf.reverse(imag[..., 1:-1], axis=[-1])], axis=-1)
-  spectrum_even = tf.signal.rfft(even)
-  spectrum_odd = tf.signal.rfft(odd)
-  first = (tf.math.real(spectrum_even) + tf.math.imag(spectrum_odd)) / n_fft  # n = 0..N/2
-  second = (tf.math.real(spectrum_even) - tf.math.imag(spectrum_odd)) / n_fft  # N - n
+  folded = tf.concat([real + imag, tf.reverse((real - imag)[..., 1:-1], axis=[-1])], axis=-1)
+  spectrum = tf.signal.rfft(folded)
+  spectrum_real, spectrum_imag = tf.math.real(spectrum), tf.math.imag(spectrum)
+  first = (spectrum_real + spectrum_imag) / n_fft  # n = 0..N/2
+  second = (spectrum_real - spectrum_imag) / n_fft  # N - n
   return tf.concat([first, tf.reverse(second[..., 1:-1], axis=[-1])], axis=-1)
 
 

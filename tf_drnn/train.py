@@ -19,7 +19,7 @@ from tf_drnn.data import load_dataset
 from tf_drnn.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
-_MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format")
+_MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format", "dropout")
 log = logging.getLogger("tf_drnn.train")
 
 
@@ -35,6 +35,7 @@ class TrainOptions:
   num_layers: int = 3
   hidden_units: int = 1000
   output_format: str = "masked"
+  dropout: float = 0.0
   loss: str = "mse"
   discriminative_weight: float = 0.05
   train_steps: int = 10000
@@ -44,6 +45,8 @@ class TrainOptions:
   warmup_steps: int = 500
   clip_norm: float = 5.0
   circular_shift: int = 10000
+  random_shift: bool = False
+  remix_probability: float = 0.0
   seed: int = 0
   strategy: str = "default"
   eval_every: int = 500
@@ -78,7 +81,7 @@ def _check_resume_options(model_dir, options):
   if os.path.exists(path):
     with open(path) as f:
       previous = json.load(f)
-    changed = [k for k in _MODEL_OPTIONS if previous.get(k) != getattr(options, k)]
+    changed = [k for k in _MODEL_OPTIONS if previous.get(k, getattr(TrainOptions, k)) != getattr(options, k)]
     if changed:
       raise UserError(f"{model_dir}: holds a run with different model options ({', '.join(changed)}); "
                       "use another --model_dir")
@@ -155,7 +158,7 @@ def train(options: TrainOptions):
 
   with strategy.scope():
     model = model_lib.build_model(options.architecture, options.context, options.num_layers,
-                                  options.hidden_units, options.output_format)
+                                  options.hidden_units, options.output_format, dropout=options.dropout)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(options.train_steps - options.warmup_steps, 1), alpha=0.05,
         warmup_target=options.learning_rate, warmup_steps=options.warmup_steps)
@@ -177,7 +180,9 @@ def train(options: TrainOptions):
 
   global_batch = options.batch_size
   data = pipeline.training_dataset(sources, global_batch, options.sequence_length,
-                                   options.circular_shift, options.seed + int(step.numpy()))
+                                   options.circular_shift, options.seed + int(step.numpy()),
+                                   random_shift=options.random_shift,
+                                   remix_probability=options.remix_probability)
   distributed = options.strategy != "default"
   iterator = iter(strategy.experimental_distribute_dataset(data) if distributed else data)
   frames_per_batch = float(global_batch * options.sequence_length)
@@ -292,6 +297,11 @@ def define_flags():
   flags.DEFINE_float("clip_norm", defaults.clip_norm, "Global gradient-norm clipping (0: none).")
   flags.DEFINE_integer("circular_shift", defaults.circular_shift,
                        "Step in samples between circular shifts of the accompaniment (0: none).")
+  flags.DEFINE_bool("random_shift", defaults.random_shift,
+                    "Roll the accompaniment by random offsets instead of multiples of --circular_shift.")
+  flags.DEFINE_float("remix_probability", defaults.remix_probability,
+                     "Chance of pairing a voice with another training clip's accompaniment.")
+  flags.DEFINE_float("dropout", defaults.dropout, "Dropout rate after each hidden layer while training.")
   flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
   flags.DEFINE_enum("strategy", defaults.strategy, STRATEGIES,
                     "default: one device (GPU if present); mirrored: all local GPUs (or CPUs); "

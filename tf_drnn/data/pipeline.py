@@ -35,15 +35,22 @@ def shift_pairs(lengths, circular_shift):
 
 
 def training_dataset(sources, batch_size, sequence_length, circular_shift=10000, seed=0,
-                     config=DEFAULT_AUDIO_CONFIG, shuffle_buffer=2048, repeat=True):
+                     config=DEFAULT_AUDIO_CONFIG, shuffle_buffer=2048, repeat=True,
+                     random_shift=False, remix_probability=0.0):
   """Infinite dataset of (mixture magnitude [B, L, bins], targets [B, L, 2, bins]).
 
   Args:
     sources: From :func:`load_sources`.
     batch_size: Sequences per batch (global batch under a distribution strategy).
     sequence_length: Frames per sequence, L.
-    circular_shift: Step in samples between accompaniment shifts (0: no shifting).
-    seed: Shuffling seed.
+    circular_shift: Step in samples between accompaniment shifts (0: no shifting). It
+      also sets how many examples make one pass over the data (one per clip and shift).
+    seed: Shuffling and augmentation seed.
+    random_shift: Roll the accompaniment by a uniformly random offset instead of the
+      fixed grid 0, step, 2 step, ... (same number of examples per pass).
+    remix_probability: Chance that an example pairs the voice with the accompaniment of
+      another training clip (drawn uniformly, rolled at random, looped or cut to the
+      voice's length and rescaled to unit energy): mixtures the dataset never had.
   """
   lengths = [len(v) for v, _ in sources]
   offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -52,11 +59,22 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
   pairs = shift_pairs(lengths, circular_shift)
   level = 10.0 ** (TRAINING_LEVEL_DBFS / 20.0)
 
-  def mix(pair):
+  num_clips = len(sources)
+
+  def mix(element_index, pair):
     index, shift = pair[0], pair[1]
+    draws = tf.random.stateless_uniform([3], seed=tf.stack([tf.cast(seed, tf.int64), element_index]))
+    partner = tf.where(draws[0] < remix_probability,
+                       tf.minimum(tf.cast(draws[1] * num_clips, tf.int64), num_clips - 1), index)
     start, stop = tf.gather(offsets, index), tf.gather(offsets, index + 1)
     vocals = all_vocals[start:stop]
-    accompaniment = tf.roll(all_accompaniment[start:stop], shift, axis=0)
+    partner_start, partner_stop = tf.gather(offsets, partner), tf.gather(offsets, partner + 1)
+    accompaniment = all_accompaniment[partner_start:partner_stop]
+    if random_shift:
+      shift = tf.cast(draws[2] * tf.cast(partner_stop - partner_start, tf.float32), tf.int64)
+    accompaniment = tf.roll(accompaniment, shift, axis=0)
+    accompaniment = _loop_to_length(accompaniment, stop - start)
+    accompaniment /= tf.sqrt(tf.reduce_mean(tf.square(accompaniment))) + 1e-12
     mixture = vocals + accompaniment
     gain = level / (tf.sqrt(tf.reduce_mean(tf.square(mixture))) + 1e-12)
     spectra = tf.abs(spectral.stft(tf.stack([mixture, vocals, accompaniment]) * gain, config))
@@ -69,13 +87,19 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
   dataset = dataset.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
   if repeat:
     dataset = dataset.repeat()
-  dataset = dataset.map(mix, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+  dataset = dataset.enumerate().map(mix, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
   dataset = dataset.flat_map(lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)))
   dataset = dataset.shuffle(shuffle_buffer, seed=seed + 1)
   dataset = dataset.batch(batch_size, drop_remainder=True)
   options = tf.data.Options()
   options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
   return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _loop_to_length(signal, length):
+  """Repeats a 1-D signal end to end and cuts it to `length` samples."""
+  repeats = (length + tf.shape(signal, out_type=tf.int64)[0] - 1) // tf.shape(signal, out_type=tf.int64)[0]
+  return tf.tile(signal, [repeats])[:length]
 
 
 def statistics_magnitudes(sources, config=DEFAULT_AUDIO_CONFIG, max_frames=20000):
