@@ -72,6 +72,21 @@ def test_features_standardize_training_statistics():
   np.testing.assert_allclose(features.std(0), 1, atol=1e-2)
 
 
+def test_level_feature_matches_numpy():
+  layer = model_lib.SpectralFeatures(level_feature=True)
+  rng = np.random.default_rng(5)
+  training = np.abs(rng.standard_normal((200, 513))).astype(np.float32) * np.exp(rng.normal(0, 1, (200, 1)))
+  layer.set_statistics(training)
+  level = np.log(training.mean(-1) + 1e-6)
+  np.testing.assert_allclose(layer.level_stats.numpy(), [level.mean(), level.std()], rtol=1e-4)
+  frames = np.abs(rng.standard_normal((3, 513))).astype(np.float32) * np.array([[1e-9], [1.0], [1e9]], np.float32)
+  features = np.asarray(layer(frames))
+  assert features.shape == (3, 514)
+  expected = np.clip((np.log(frames.mean(-1) + 1e-6) - level.mean()) / level.std(), -5, 5)
+  np.testing.assert_allclose(features[:, -1], expected, rtol=1e-4, atol=1e-4)
+  assert features[0, -1] == -5.0 and features[2, -1] == 5.0  # clipped at +-level_clip
+
+
 def test_save_and_load_roundtrip(tiny_model, tmp_path):
   import keras
   path = str(tmp_path / "model.keras")

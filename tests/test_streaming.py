@@ -14,17 +14,19 @@ def test_inverse_rfft_from_forward_ffts_matches_numpy():
   np.testing.assert_allclose(frames, np.fft.irfft(spectrum), atol=1e-5)
 
 
-def _model(architecture, context, dropout=0.0):
-  model = build_model(architecture, context=context, hidden_units=12, dropout=dropout)
+def _model(architecture, context, **options):
+  model = build_model(architecture, context=context, hidden_units=12, **options)
   model.get_layer("features").set_statistics(
       np.abs(np.random.default_rng(1).standard_normal((100, 513))).astype(np.float32))
   return model
 
 
-@pytest.mark.parametrize("architecture,context,dropout", [("drnn2", 3, 0.0), ("srnn", 5, 0.0), ("dnn", 1, 0.0),
-                                                          ("drnn1", 3, 0.0), ("drnn2", 3, 0.5)])
-def test_frame_stream_matches_offline(architecture, context, dropout):
-  model = _model(architecture, context, dropout)  # Dropout acts in training only: streams skip it.
+@pytest.mark.parametrize("architecture,context,options", [
+    ("drnn2", 3, {}), ("srnn", 5, {}), ("dnn", 1, {}), ("drnn1", 3, {}),
+    ("drnn2", 3, {"dropout": 0.5}),  # dropout acts in training only: streams skip it
+    ("drnn2", 3, {"level_feature": True})])
+def test_frame_stream_matches_offline(architecture, context, options):
+  model = _model(architecture, context, **options)
   magnitude = np.abs(np.random.default_rng(2).standard_normal((1, 15, 513))).astype(np.float32)
   stream = FrameStream(model)
   padded = np.concatenate([magnitude, np.zeros((1, stream.delay, 513), np.float32)], axis=1)

@@ -56,46 +56,68 @@ class ZeroPadFrames(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class SpectralFeatures(keras.layers.Layer):
-  """Level-invariant log-magnitude features, standardized per frequency bin.
+  """Log-magnitude features, standardized per frequency bin, with an optional level feature.
 
   Each frame is divided by its mean magnitude, log-compressed and standardized with
   per-bin statistics of the training mixtures (non-trainable weights, set by
-  :meth:`set_statistics`). Scaling the input by any gain leaves the features unchanged
+  :meth:`set_statistics`). Scaling the input by any gain leaves these features unchanged
   (up to `epsilon`), so a mixture at -40 dBFS is separated like one at 0 dBFS.
 
-  Input: linear magnitudes [..., bins]. Output: features [..., bins].
+  With `level_feature`, one more feature per frame carries what that normalization removes:
+  the frame's log mean magnitude, standardized and clipped to +-`level_clip`. It tells
+  loud frames from quiet ones (a pause in the voice lowers the mixture's level); the model
+  is then level-dependent, so train it over a range of levels (`--level_range_db`).
+
+  Input: linear magnitudes [..., bins]. Output: features [..., bins (+ 1)].
   """
 
-  def __init__(self, floor=1e-3, epsilon=1e-9, **kwargs):
+  def __init__(self, floor=1e-3, epsilon=1e-9, level_feature=False, level_clip=5.0, **kwargs):
     super().__init__(**kwargs)
     self.floor, self.epsilon = float(floor), float(epsilon)
+    self.level_feature, self.level_clip = bool(level_feature), float(level_clip)
 
   def build(self, input_shape):
     bins = input_shape[-1]
     self.mean = self.add_weight(name="mean", shape=(bins,), initializer="zeros", trainable=False)
     self.std = self.add_weight(name="std", shape=(bins,), initializer="ones", trainable=False)
+    if self.level_feature:
+      self.level_stats = self.add_weight(name="level_stats", shape=(2,), trainable=False,
+                                         initializer=keras.initializers.Constant([0.0, 1.0]))
 
   def log_features(self, magnitude):
     """Frame-normalized log magnitudes before standardization."""
     frame_level = tf.reduce_mean(magnitude, axis=-1, keepdims=True)
     return tf.math.log(magnitude / (frame_level + self.epsilon) + self.floor)
 
+  def log_level(self, magnitude):
+    """Log mean magnitude of each frame [..., 1] (floored at 1e-6, about -120 dB)."""
+    return tf.math.log(tf.reduce_mean(magnitude, axis=-1, keepdims=True) + 1e-6)
+
   def call(self, magnitude):
-    return (self.log_features(magnitude) - self.mean) / self.std
+    features = (self.log_features(magnitude) - self.mean) / self.std
+    if not self.level_feature:
+      return features
+    level = (self.log_level(magnitude) - self.level_stats[0]) / self.level_stats[1]
+    level = tf.clip_by_value(level, -self.level_clip, self.level_clip)
+    return tf.concat([features, level], axis=-1)
 
   def set_statistics(self, magnitudes):
     """Sets mean/std from training magnitudes [..., bins] (a NumPy array or tensor)."""
     if not self.built:
       self.build(np.shape(magnitudes))
-    features = self.log_features(tf.reshape(tf.convert_to_tensor(magnitudes, tf.float32),
-                                            [-1, self.mean.shape[0]]))
+    magnitudes = tf.reshape(tf.convert_to_tensor(magnitudes, tf.float32), [-1, self.mean.shape[0]])
+    features = self.log_features(magnitudes)
     mean = tf.reduce_mean(features, axis=0)
     std = tf.math.reduce_std(features, axis=0)
     self.mean.assign(mean)
     self.std.assign(tf.maximum(std, 1e-3))
+    if self.level_feature:
+      level = self.log_level(magnitudes)
+      self.level_stats.assign([tf.reduce_mean(level), tf.maximum(tf.math.reduce_std(level), 1e-3)])
 
   def get_config(self):
-    return {**super().get_config(), "floor": self.floor, "epsilon": self.epsilon}
+    return {**super().get_config(), "floor": self.floor, "epsilon": self.epsilon,
+            "level_feature": self.level_feature, "level_clip": self.level_clip}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -229,7 +251,8 @@ class SourceOutputs(keras.layers.Layer):
 
 
 def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000,
-                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None, dropout=0.0):
+                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None, dropout=0.0,
+                level_feature=False):
   """Builds the functional model: magnitude [B, T, bins] -> source magnitudes [B, T, S, bins].
 
   Args:
@@ -239,6 +262,7 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
     hidden_units: ReLU units per hidden layer.
     output_format: "masked" (default), "two_sources" or "one_source".
     dropout: Rate of the dropout after each hidden layer (training only; streams skip it).
+    level_feature: Also feed each frame's level (see :class:`SpectralFeatures`).
   """
   recurrent = recurrent_layer_indices(architecture, num_layers)
   if output_format not in OUTPUT_FORMATS:
@@ -247,7 +271,7 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
   delay = (context - 1) // 2
   magnitude = keras.Input(shape=(None, bins), name="magnitude")
   padded = ZeroPadFrames(2 * delay, delay, name="pad")(magnitude)
-  features = SpectralFeatures(name="features")(padded)
+  features = SpectralFeatures(level_feature=level_feature, name="features")(padded)
   hidden = ContextFrames(context, name="context")(features)
   for index in range(1, num_layers + 1):
     if index in recurrent:
@@ -276,4 +300,5 @@ def describe(model):
     architecture = f"drnn{recurrent[0]}"
   return {"architecture": architecture, "context": context, "num_layers": len(hidden),
           "hidden_units": hidden[0].units, "output_format": model.get_layer("sources").output_format,
-          "recurrent_layers": recurrent, "num_bins": model.input_shape[-1]}
+          "recurrent_layers": recurrent, "num_bins": model.input_shape[-1],
+          "level_feature": model.get_layer("features").level_feature}

@@ -19,7 +19,8 @@ from tf_drnn.data import load_dataset
 from tf_drnn.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
-_MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format", "dropout")
+_MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format", "dropout",
+                  "level_feature")
 log = logging.getLogger("tf_drnn.train")
 
 
@@ -36,6 +37,7 @@ class TrainOptions:
   hidden_units: int = 1000
   output_format: str = "masked"
   dropout: float = 0.0
+  level_feature: bool = False
   loss: str = "mse"
   discriminative_weight: float = 0.05
   train_steps: int = 10000
@@ -47,6 +49,7 @@ class TrainOptions:
   circular_shift: int = 10000
   random_shift: bool = False
   remix_probability: float = 0.0
+  level_range_db: float = 0.0
   seed: int = 0
   strategy: str = "default"
   eval_every: int = 500
@@ -158,7 +161,8 @@ def train(options: TrainOptions):
 
   with strategy.scope():
     model = model_lib.build_model(options.architecture, options.context, options.num_layers,
-                                  options.hidden_units, options.output_format, dropout=options.dropout)
+                                  options.hidden_units, options.output_format, dropout=options.dropout,
+                                  level_feature=options.level_feature)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(options.train_steps - options.warmup_steps, 1), alpha=0.05,
         warmup_target=options.learning_rate, warmup_steps=options.warmup_steps)
@@ -182,7 +186,8 @@ def train(options: TrainOptions):
   data = pipeline.training_dataset(sources, global_batch, options.sequence_length,
                                    options.circular_shift, options.seed + int(step.numpy()),
                                    random_shift=options.random_shift,
-                                   remix_probability=options.remix_probability)
+                                   remix_probability=options.remix_probability,
+                                   level_range_db=options.level_range_db)
   distributed = options.strategy != "default"
   iterator = iter(strategy.experimental_distribute_dataset(data) if distributed else data)
   frames_per_batch = float(global_batch * options.sequence_length)
@@ -301,6 +306,10 @@ def define_flags():
                     "Roll the accompaniment by random offsets instead of multiples of --circular_shift.")
   flags.DEFINE_float("remix_probability", defaults.remix_probability,
                      "Chance of pairing a voice with another training clip's accompaniment.")
+  flags.DEFINE_bool("level_feature", defaults.level_feature,
+                    "Feed each frame's level to the model beside the level-invariant spectrum.")
+  flags.DEFINE_float("level_range_db", defaults.level_range_db,
+                     "Train on mixtures within +-this many dB of -20 dBFS (for --level_feature).")
   flags.DEFINE_float("dropout", defaults.dropout, "Dropout rate after each hidden layer while training.")
   flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
   flags.DEFINE_enum("strategy", defaults.strategy, STRATEGIES,

@@ -36,7 +36,7 @@ def shift_pairs(lengths, circular_shift):
 
 def training_dataset(sources, batch_size, sequence_length, circular_shift=10000, seed=0,
                      config=DEFAULT_AUDIO_CONFIG, shuffle_buffer=2048, repeat=True,
-                     random_shift=False, remix_probability=0.0):
+                     random_shift=False, remix_probability=0.0, level_range_db=0.0):
   """Infinite dataset of (mixture magnitude [B, L, bins], targets [B, L, 2, bins]).
 
   Args:
@@ -51,19 +51,20 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
     remix_probability: Chance that an example pairs the voice with the accompaniment of
       another training clip (drawn uniformly, rolled at random, looped or cut to the
       voice's length and rescaled to unit energy): mixtures the dataset never had.
+    level_range_db: Mixture RMS drawn uniformly within +-level_range_db of
+      TRAINING_LEVEL_DBFS (0: always at it). Matters only to a model with a level feature.
   """
   lengths = [len(v) for v, _ in sources]
   offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
   all_vocals = tf.constant(np.concatenate([v for v, _ in sources]))
   all_accompaniment = tf.constant(np.concatenate([a for _, a in sources]))
   pairs = shift_pairs(lengths, circular_shift)
-  level = 10.0 ** (TRAINING_LEVEL_DBFS / 20.0)
 
   num_clips = len(sources)
 
   def mix(element_index, pair):
     index, shift = pair[0], pair[1]
-    draws = tf.random.stateless_uniform([3], seed=tf.stack([tf.cast(seed, tf.int64), element_index]))
+    draws = tf.random.stateless_uniform([4], seed=tf.stack([tf.cast(seed, tf.int64), element_index]))
     partner = tf.where(draws[0] < remix_probability,
                        tf.minimum(tf.cast(draws[1] * num_clips, tf.int64), num_clips - 1), index)
     start, stop = tf.gather(offsets, index), tf.gather(offsets, index + 1)
@@ -76,7 +77,8 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
     accompaniment = _loop_to_length(accompaniment, stop - start)
     accompaniment /= tf.sqrt(tf.reduce_mean(tf.square(accompaniment))) + 1e-12
     mixture = vocals + accompaniment
-    gain = level / (tf.sqrt(tf.reduce_mean(tf.square(mixture))) + 1e-12)
+    level_db = TRAINING_LEVEL_DBFS + level_range_db * (2.0 * draws[3] - 1.0)
+    gain = 10.0 ** (level_db / 20.0) / (tf.sqrt(tf.reduce_mean(tf.square(mixture))) + 1e-12)
     spectra = tf.abs(spectral.stft(tf.stack([mixture, vocals, accompaniment]) * gain, config))
     # [3, frames, bins] -> sequences [n, L, 3, bins]
     spectra = tf.transpose(spectra, [1, 0, 2])
@@ -103,11 +105,13 @@ def _loop_to_length(signal, length):
 
 
 def statistics_magnitudes(sources, config=DEFAULT_AUDIO_CONFIG, max_frames=20000):
-  """Mixture magnitudes [frames, bins] of the unshifted training mixtures, for feature statistics."""
+  """Mixture magnitudes [frames, bins] of the unshifted training mixtures at the training level."""
   frames = []
   total = 0
   for vocals, accompaniment in sources:
-    magnitude = np.abs(spectral.stft_numpy(vocals + accompaniment, config))
+    mixture = vocals + accompaniment
+    mixture = mixture * (10.0 ** (TRAINING_LEVEL_DBFS / 20.0) / (np.sqrt(np.mean(np.square(mixture))) + 1e-12))
+    magnitude = np.abs(spectral.stft_numpy(mixture, config))
     frames.append(magnitude)
     total += len(magnitude)
     if total >= max_frames:
