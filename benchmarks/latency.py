@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from tf_drnn_export.litert import make_interpreter  # noqa: F401 (used here and by the other sections)
+
 SIGNATURES = ("separate_frame", "separate_pcm")
 PERCENTILES = (50, 90, 99)
 
@@ -49,13 +51,6 @@ def summarize(seconds, hop_seconds):
 
 def real_time_factor(audio_seconds_per_call, seconds_per_call):
   return float(audio_seconds_per_call / seconds_per_call) if seconds_per_call > 0 else float("inf")
-
-
-def make_interpreter(path, threads=1, xnnpack=True):
-  """A LiteRT Interpreter for `path`; xnnpack=False disables the default (XNNPACK) delegate."""
-  from ai_edge_litert.interpreter import Interpreter, OpResolverType
-  resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-  return Interpreter(model_path=str(path), num_threads=int(threads), experimental_op_resolver_type=resolver)
 
 
 def signature_inputs(runner, steps, seed=0):

@@ -20,31 +20,6 @@ def load_clips(data_dir, count):
   return list(mixtures(MIR1K(data_dir).tracks("test")[:count]))
 
 
-def stream_pcm(runner, mixture, hop, latency_samples):
-  """Streams a mono waveform through a `separate_pcm` runner; returns aligned (vocals, accompaniment)."""
-  details = runner.get_input_details()
-  state = np.zeros(details["state"]["shape"], np.float32)
-  total = len(mixture) + latency_samples
-  padded = np.zeros(-(-total // hop) * hop, np.float32)
-  padded[:len(mixture)] = mixture
-  vocals, accompaniment = [], []
-  for block in padded.reshape(-1, 1, hop):
-    outputs = runner(pcm=block, state=state)
-    state = outputs["next_state"]
-    vocals.append(outputs["vocals"][0])
-    accompaniment.append(outputs["accompaniment"][0])
-  cut = slice(latency_samples, latency_samples + len(mixture))
-  return np.concatenate(vocals)[cut], np.concatenate(accompaniment)[cut]
-
-
-def tflite_separate_fn(path, sidecar, threads=1):
-  """mixture -> (vocals, accompaniment) through the file's separate_pcm (XNNPACK, `threads`)."""
-  from benchmarks.latency import make_interpreter
-  runner = make_interpreter(path, threads, xnnpack=True).get_signature_runner("separate_pcm")
-  hop, latency = int(sidecar["hop_length"]), int(sidecar["latency_samples"])
-  return lambda mixture: stream_pcm(runner, mixture, hop, latency)
-
-
 def keras_separate_fn(model, sample_rate):
   """mixture -> (vocals, accompaniment) with tf_drnn.separate.Separator (the Keras reference)."""
   from tf_drnn.separate import Separator

@@ -209,6 +209,7 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
               skip=(), training_steps=5, separation_seconds=30.0):
   """The library entry point of `benchmarks/run.py`; returns the results dict (also written to disk)."""
   from benchmarks import environment, latency, memory, quality, report, roofline, throughput
+  from tf_drnn_export.litert import tflite_separate_fn
   unknown = [s for s in skip if s not in SECTIONS]
   if unknown:
     raise UserError(f"--skip: unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
@@ -321,7 +322,7 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
       for variant, entry in variant_entries.items():
         log(f"{variant}: quality (separate_pcm under LiteRT)")
         sidecar = entry["sidecar"]
-        result, per_clip = scorer.score(quality.tflite_separate_fn(entry["file"], sidecar))
+        result, per_clip = scorer.score(tflite_separate_fn(entry["file"]))
         entry["quality"] = {"global": result, "clips": per_clip}
       log("keras: quality (Separator)")
       result, per_clip = scorer.score(quality.keras_separate_fn(model, config.sample_rate))

@@ -141,8 +141,8 @@ def test_latency_and_quality_streaming_on_a_tiny_file(tiny_tflite):
     assert entry["calls"] == 5 and entry["p50_ms"] > 0
     assert len(samples[(signature, "1t_xnnpack")]) == 5
   assert "invoke_only" in summary["separate_frame"]["1t_xnnpack"]
-  from benchmarks import quality
-  separate = quality.tflite_separate_fn(path, sidecar)
+  from tf_drnn_export.litert import tflite_separate_fn
+  separate = tflite_separate_fn(path)
   mixture = np.random.default_rng(0).standard_normal(3000).astype(np.float32) * 0.1
   vocals, accompaniment = separate(mixture)
   assert vocals.shape == accompaniment.shape == mixture.shape

@@ -92,19 +92,8 @@ def stream_frames(path, magnitudes, extra_frames):
 
 def stream_pcm(path, signal, latency):
   """Feeds hops one by one, flushing with `latency` zeros; returns the aligned stems [samples]."""
-  runner = _runner(path, "separate_pcm")
-  hop = CONFIG.hop_length
-  state = np.zeros(runner.get_input_details()["state"]["shape"], np.float32)
-  padded = np.zeros(-(-(len(signal) + latency) // hop) * hop, np.float32)
-  padded[:len(signal)] = signal
-  vocals, accompaniment = [], []
-  for block in padded.reshape(-1, hop):
-    out = runner(pcm=block[None], state=state)
-    state = out["next_state"]
-    vocals.append(out["vocals"][0])
-    accompaniment.append(out["accompaniment"][0])
-  stems = [np.concatenate(s)[latency:latency + len(signal)] for s in (vocals, accompaniment)]
-  return stems[0], stems[1]
+  from tf_drnn_export.litert import stream_pcm as stream
+  return stream(_runner(path, "separate_pcm"), signal, CONFIG.hop_length, latency)
 
 
 def _relative_error(actual, expected):
@@ -314,3 +303,25 @@ def test_cli_int8_calibrated_on_mir1k(model_dir, tmp_path, exported, mixture):
   stems = stream_pcm(str(output), mixture, sidecar["latency_samples"])
   for actual, expected in zip(stems, reference):
     assert np.all(np.isfinite(actual)) and _snr_db(actual, expected) > 10
+
+
+def test_evaluate_scores_a_tflite_like_its_keras_model(model_dir, exported, tmp_path):
+  """tf-drnn-evaluate --method=tflite streams separate_pcm under LiteRT; float32 scores as Keras does."""
+  from conftest import write_fake_mir1k
+  from tf_drnn.evaluate import evaluate_command
+  data = write_fake_mir1k(str(tmp_path / "mir1k"))
+  path, _ = exported["float32"]
+  scores = {}
+  for method, model in (("model", str(model_dir)), ("tflite", path)):
+    document = evaluate_command(data, method=method, model=model, split="test", workers=1,
+                                output=str(tmp_path / f"{method}.json"), progress=False)
+    scores[method] = document["global"]["vocals"]["GNSDR"]
+  assert document["method"] == "tflite" and document["model"] == os.path.abspath(path)
+  assert abs(scores["tflite"] - scores["model"]) < 0.01, scores
+
+
+def test_evaluate_tflite_needs_an_existing_file(tmp_path):
+  from tf_drnn.errors import UserError
+  from tf_drnn.evaluate import evaluate_command
+  with pytest.raises(UserError, match="--method=tflite needs --model=FILE.tflite"):
+    evaluate_command(str(tmp_path), method="tflite", model=str(tmp_path / "missing.tflite"))

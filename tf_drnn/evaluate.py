@@ -29,7 +29,7 @@ from tf_drnn.atomic import write_text
 from tf_drnn.data.base import Track, unit_energy_mix
 from tf_drnn.errors import UserError
 
-METHODS = ("model", "mixture", "rpca", "oracle_irm", "oracle_ibm", "authors")
+METHODS = ("model", "tflite", "mixture", "rpca", "oracle_irm", "oracle_ibm", "authors")
 AUTHORS_CLIPS = "authors"  # --clips=authors: the clips the paper's authors released separations of.
 
 Clip = collections.namedtuple("Clip", "name mixture vocals accompaniment")
@@ -217,6 +217,9 @@ def make_estimator(method, model_path=None, authors_dir=None, authors_mask="soft
   from tf_drnn import baselines
   if method == "model":
     return BlindEstimator(model_separate_fn(model_path)), False
+  if method == "tflite":
+    from tf_drnn_export.litert import tflite_separate_fn
+    return BlindEstimator(tflite_separate_fn(model_path)), False
   if method == "mixture":
     return BlindEstimator(baselines.mixture_separator), True
   if method == "rpca":
@@ -305,8 +308,12 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
     raise UserError("--data_dir is required (the MIR-1K folder holding Wavfile/)")
   if method not in METHODS:
     raise UserError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-  if model and method != "model":
-    raise UserError(f"--model applies to --method=model only, not {method}")
+  if model and method not in ("model", "tflite"):
+    raise UserError(f"--model applies to --method=model or tflite only, not {method}")
+  if method == "tflite":
+    if not model or not os.path.isfile(model):
+      raise UserError(f"{model or '--model'}: --method=tflite needs --model=FILE.tflite (an existing file "
+                      "written by tf-drnn-export, with its sidecar)")
   if gain_db != 0 and method == "authors":
     raise UserError("--gain_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
   if rpca_hop and method != "rpca":
@@ -340,7 +347,7 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
                                    workers=workers, separate_in_workers=in_workers)
   info = {
       "method": method,
-      "model": (os.path.abspath(model) if model else "bundled") if method == "model" else None,
+      "model": (os.path.abspath(model) if model else "bundled") if method in ("model", "tflite") else None,
       "data_dir": os.path.abspath(data_dir), "split": None if clips else split,
       "selection": selection, "max_clips": max_clips, "gain_db": gain_db,
       "sample_rate": DEFAULT_AUDIO_CONFIG.sample_rate, "audio_config": DEFAULT_AUDIO_CONFIG.as_dict(),
@@ -366,7 +373,8 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
 def define_flags():
   from absl import flags
   flags.DEFINE_string("model", None, "Trained model: a .keras file or a training model_dir holding "
-                      "model.keras (default: the bundled model). Only with --method=model.")
+                      "model.keras (default: the bundled model); with --method=tflite, a .tflite file from "
+                      "tf-drnn-export, streamed hop by hop through its separate_pcm signature under LiteRT.")
   flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/).")
   flags.DEFINE_enum("split", "test", ["train", "dev", "test"], "Dataset split to score.")
   flags.DEFINE_list("clips", [], "Score these clips (any split) instead of --split; "
