@@ -58,10 +58,9 @@ def peak_rss_bytes():
 def stream_and_report(path, signature, calls, threads, xnnpack):
   """The child's work: load, stream, report (a dict). Imports only NumPy and LiteRT."""
   import numpy as np
-  from ai_edge_litert.interpreter import Interpreter, OpResolverType
+  from tf_drnn_export.litert import make_interpreter  # NumPy and LiteRT only, no TensorFlow
   after_imports, _ = peak_rss_bytes()
-  resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-  interpreter = Interpreter(model_path=path, num_threads=threads, experimental_op_resolver_type=resolver)
+  interpreter = make_interpreter(path, threads, xnnpack)
   runner = interpreter.get_signature_runner(signature)
   details = runner.get_input_details()
   name = "pcm" if "pcm" in details else "magnitude"

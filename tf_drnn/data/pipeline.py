@@ -100,8 +100,8 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
 
 def _loop_to_length(signal, length):
   """Repeats a 1-D signal end to end and cuts it to `length` samples."""
-  repeats = (length + tf.shape(signal, out_type=tf.int64)[0] - 1) // tf.shape(signal, out_type=tf.int64)[0]
-  return tf.tile(signal, [repeats])[:length]
+  signal_length = tf.shape(signal, out_type=tf.int64)[0]
+  return tf.tile(signal, [(length + signal_length - 1) // signal_length])[:length]
 
 
 def statistics_magnitudes(sources, config=DEFAULT_AUDIO_CONFIG, max_frames=20000):
