@@ -40,8 +40,8 @@ RESULTS_FORMAT = "tf_drnn.benchmarks/1"
 def define_flags():
   flags.DEFINE_string("output_dir", None, "Where results.json, summary.md, latency.png (and the exported "
                       "files) go.")
-  flags.DEFINE_string("model", None, "A .keras model or a training model_dir. Default: the bundled "
-                      "tf_drnn/pretrained/drnn2.keras.")
+  flags.DEFINE_string("model", None, "A .keras model, a training model_dir or a bundled model's "
+                      "name: drnn2 (the default) or drnn2_compact.")
   flags.DEFINE_list("variants", list(VARIANTS), "Quantization variants to benchmark.")
   flags.DEFINE_list("threads", ["1", "2"], "LiteRT thread counts to time.")
   flags.DEFINE_integer("calls", 2000, "Timed calls per signature and configuration.")

@@ -21,7 +21,7 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   flags.DEFINE_string("model", None, "A .keras model file, or a training model_dir holding model.keras. "
-                      "Default: the bundled model tf_drnn/pretrained/drnn2.keras.")
+                      "A bundled model's name also works: drnn2 (the default) or drnn2_compact.")
   flags.DEFINE_string("output", None, "The TFLite file to write (FILE.tflite); the sidecar goes to FILE.json.")
   flags.DEFINE_enum("quantization", "float32", QUANTIZATIONS,
                     "float32: none; float16: float16 weights; dynamic: int8 weights, float activations; "

@@ -6,6 +6,7 @@ import pytest
 import soundfile
 
 from conftest import write_fake_mir1k
+from tf_drnn import spectral
 from tf_drnn.data import pipeline
 from tf_drnn.data.base import unit_energy_mix
 from tf_drnn.data.mir1k import MIR1K
@@ -74,6 +75,65 @@ def test_pipeline_batches_and_targets():
   assert mixture.shape == (4, 10, 513) and targets.shape == (4, 10, 2, 513)
   # Magnitudes of a sum are at most the sum of the source magnitudes (triangle inequality).
   assert np.all(np.asarray(mixture) <= np.asarray(targets).sum(2) + 1e-4)
+
+
+def _phase_sensitive_reference(mixture, source):
+  """NumPy truncated phase-sensitive target: clip(|S| cos(angle S - angle X), 0, |X|)."""
+  projection = np.abs(source) * np.cos(np.angle(source) - np.angle(mixture))
+  return np.clip(projection, 0.0, np.abs(mixture))
+
+
+def test_phase_sensitive_targets_match_numpy_reference():
+  rng = np.random.default_rng(2)
+  vocals, accompaniment = rng.standard_normal((2, 8000)).astype(np.float32)
+  spectra = np.stack([spectral.stft_numpy(x) for x in (vocals + accompaniment, vocals, accompaniment)])
+  magnitudes = pipeline.source_targets(spectra, "magnitude").numpy()
+  projections = pipeline.source_targets(spectra, "phase_sensitive").numpy()
+  np.testing.assert_allclose(magnitudes, np.abs(spectra), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(projections[0], np.abs(spectra[0]), rtol=1e-5, atol=1e-5)
+  for k in (1, 2):
+    np.testing.assert_allclose(projections[k], _phase_sensitive_reference(spectra[0], spectra[k]),
+                               rtol=1e-4, atol=1e-4)
+  # The two projections share the mixture exactly, as the joint mask's outputs do; noise against
+  # noise puts many bins out of phase, so the targets are well below the magnitudes there.
+  np.testing.assert_allclose(projections[1] + projections[2], projections[0], rtol=1e-4, atol=1e-4)
+  assert projections[1].sum() < 0.9 * magnitudes[1].sum()
+
+
+def test_phase_sensitive_targets_of_in_phase_sources_are_their_magnitudes():
+  vocals = _tone(1000, 8000)
+  spectra = np.stack([spectral.stft_numpy(x) for x in (1.5 * vocals, vocals, 0.5 * vocals)])
+  projections = pipeline.source_targets(spectra, "phase_sensitive").numpy()
+  np.testing.assert_allclose(projections, np.abs(spectra), rtol=1e-4, atol=1e-4)
+
+
+def test_pipeline_phase_sensitive_targets_sum_to_the_mixture():
+  rng = np.random.default_rng(1)
+  sources = [(rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32))
+             for n in (16000, 24000)]
+  dataset = pipeline.training_dataset(sources, batch_size=4, sequence_length=10, circular_shift=8000,
+                                      target="phase_sensitive")
+  mixture, targets = next(iter(dataset))
+  np.testing.assert_allclose(np.asarray(targets).sum(2), mixture, rtol=1e-3, atol=1e-3)
+  with pytest.raises(ValueError, match="unknown target"):
+    pipeline.training_dataset(sources, batch_size=4, sequence_length=10, target="complex")
+
+
+def _peak_hz(signal):
+  return np.argmax(np.abs(np.fft.rfft(signal))) * 16000 / len(signal)
+
+
+def test_speed_perturbation_scales_pitch_and_length_together():
+  sources = [(_tone(1000, 16000), 3 * _tone(500, 16000))]
+  perturbed = pipeline.speed_perturbed(sources, [0.5, 1.25])
+  assert len(perturbed) == 3 and perturbed[0] is sources[0]
+  for (vocals, accompaniment), factor in zip(perturbed[1:], (0.5, 1.25)):
+    assert len(vocals) == len(accompaniment) == round(16000 / factor)
+    assert abs(_peak_hz(vocals) - 1000 * factor) < 2 and abs(_peak_hz(accompaniment) - 500 * factor) < 2
+    np.testing.assert_allclose([np.sqrt(np.mean(vocals ** 2)), np.sqrt(np.mean(accompaniment ** 2))], 1.0,
+                               rtol=1e-4)
+  with pytest.raises(ValueError, match="positive"):
+    pipeline.speed_perturbed(sources, [0.0])
 
 
 def _tone(frequency, samples):

@@ -1,4 +1,5 @@
 """Separator API and tf-drnn-separate: equality with the offline model, formats, rates, bad input."""
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,9 @@ import pytest
 import soundfile
 
 from conftest import REPO, sung_like_mixture
-from tf_drnn.separate import Separator, offline_estimates
+from tf_drnn.errors import UserError
+from tf_drnn.separate import (BUNDLED_MODELS, PRETRAINED_DIR, Separator, load_model, offline_estimates,
+                              resolve_model_path)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +101,21 @@ def test_cli_bad_model_path_is_one_line(tmp_path):
                           timeout=120)
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == "error: /nonexistent.keras: no such model file"
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED_MODELS))
+def test_bundled_models_resolve_by_name_and_match_their_records(name):
+  path = resolve_model_path(name)
+  assert path == os.path.join(PRETRAINED_DIR, name + ".keras") and os.path.isfile(path)
+  with open(os.path.join(PRETRAINED_DIR, name + ".json")) as f:
+    options = json.load(f)["options"]
+  assert os.path.isfile(os.path.join(PRETRAINED_DIR, name + ".flags"))
+  config = load_model(name).get_config()
+  hidden_units = [layer["config"]["units"] for layer in config["layers"]
+                  if layer["config"]["name"].startswith("hidden_")]
+  assert hidden_units == [options["hidden_units"]] * options["num_layers"]
+
+
+def test_unknown_bundled_name_is_one_clear_error():
+  with pytest.raises(UserError, match="drnn9: no such model file"):
+    resolve_model_path("drnn9")

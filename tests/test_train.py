@@ -39,15 +39,21 @@ def test_train_writes_model_then_resumes(fake_data, tmp_path):
 def test_flagfile_works(fake_data, tmp_path):
   flagfile = tmp_path / "run.flags"
   flagfile.write_text("\n".join([f"--data_dir={fake_data}", f"--model_dir={tmp_path / 'run'}",
-                                 "--train_steps=1", "--architecture=dnn"] + TINY[1:]))
+                                 "--train_steps=1", "--architecture=dnn", "--target=phase_sensitive",
+                                 "--speed_factors=0.9,1.1"] + TINY[1:]))
   result = _train([f"--flagfile={flagfile}"])
   assert result.returncode == 0, result.stderr[-2000:]
-  assert json.load(open(tmp_path / "run" / "options.json"))["architecture"] == "dnn"
+  options = json.load(open(tmp_path / "run" / "options.json"))
+  assert options["architecture"] == "dnn" and options["target"] == "phase_sensitive"
+  assert options["speed_factors"] == [0.9, 1.1]
+  # 3 training clips in the fake data (abjones_1_01/02, amy_1_01), plus one copy per factor.
+  assert "speed perturbation [0.9, 1.1]: 9 training clips" in result.stderr
 
 
 @pytest.mark.parametrize("args,message", [
     (["--data_dir=/nonexistent/mir1k"], "error: /nonexistent/mir1k: data directory does not exist"),
     (["--architecture=lstm"], "flag --architecture=lstm: value should be one of"),
+    (["--speed_factors=1.1,-0.9"], "speed factors must be positive numbers"),
 ])
 def test_bad_input_is_one_clear_line(fake_data, tmp_path, args, message):
   base = [f"--data_dir={fake_data}", f"--model_dir={tmp_path / 'run'}", "--train_steps=1"]

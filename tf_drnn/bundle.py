@@ -15,8 +15,7 @@ import zipfile
 import numpy as np
 
 from tf_drnn.atomic import atomic_output, write_json
-
-PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
+from tf_drnn.separate import PRETRAINED_DIR
 
 
 def store_weights_as_float16(source, destination):
@@ -64,5 +63,5 @@ if __name__ == "__main__":
   from absl import app, flags
   flags.DEFINE_string("model_dir", None, "A tf-drnn-train model_dir.", required=True)
   flags.DEFINE_string("flagfile_path", None, "The flagfile that trained it.", required=True)
-  flags.DEFINE_string("name", "drnn2", "Bundled model name.")
+  flags.DEFINE_string("name", "drnn2", "Bundled model name (a key of tf_drnn.separate.BUNDLED_MODELS).")
   app.run(main)

@@ -57,7 +57,8 @@ def define_flags():
   from absl import flags
   flags.DEFINE_string("output_dir", "tf_drnn_demo", "Where the stems and the figure go.")
   flags.DEFINE_string("input", None, "Your own song (any format, rate, channels); default: a synthesized one.")
-  flags.DEFINE_string("model", None, "A .keras model or training model_dir (default: the bundled model).")
+  flags.DEFINE_string("model", None, "A .keras model, a training model_dir or a bundled model's name: drnn2 (default) "
+                      "or drnn2_compact.")
 
 
 def main(argv):

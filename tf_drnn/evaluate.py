@@ -373,7 +373,7 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
 def define_flags():
   from absl import flags
   flags.DEFINE_string("model", None, "Trained model: a .keras file or a training model_dir holding "
-                      "model.keras (default: the bundled model); with --method=tflite, a .tflite file from "
+                      "model.keras, or a bundled model's name (drnn2, the default, or drnn2_compact); with --method=tflite, a .tflite file from "
                       "tf-drnn-export, streamed hop by hop through its separate_pcm signature under LiteRT.")
   flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/).")
   flags.DEFINE_enum("split", "test", ["train", "dev", "test"], "Dataset split to score.")

@@ -12,7 +12,13 @@ from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.errors import AudioFileError, UserError
 
 STEMS = ("vocals", "accompaniment")
-BUNDLED_MODEL = os.path.join(os.path.dirname(__file__), "pretrained", "drnn2.keras")
+PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
+# Bundled pretrained models by name (tf_drnn/pretrained/<name>.keras; README "Results" has their scores).
+BUNDLED_MODELS = {
+    "drnn2": "the default: DRNN-2, 3 x 1000 units, best quality",
+    "drnn2_compact": "DRNN-2, 3 x 320 units: under 0.1 ms per frame as int8 on one x86 core",
+}
+BUNDLED_MODEL = os.path.join(PRETRAINED_DIR, "drnn2.keras")
 
 
 def masks_from_magnitudes(source_magnitudes, mixture_magnitude, binary=False):
@@ -47,13 +53,19 @@ def offline_estimates(model, mixture, binary=False, config=DEFAULT_AUDIO_CONFIG)
 
 
 def resolve_model_path(path=None):
-  """The .keras file for `path`: a .keras file, a training model_dir, or None (the bundled model)."""
+  """The .keras file for `path`: a .keras file, a training model_dir, a bundled model's name
+  (see BUNDLED_MODELS) or None (the default bundled model)."""
   if path is None or os.fspath(path) == "":
     if not os.path.isfile(BUNDLED_MODEL):
       raise UserError(f"{BUNDLED_MODEL}: the bundled model is not installed; pass --model=PATH "
                       "(a .keras file or a training model_dir)")
     return BUNDLED_MODEL
   path = os.fspath(path)
+  if path in BUNDLED_MODELS and not os.path.exists(path):
+    bundled = os.path.join(PRETRAINED_DIR, path + ".keras")
+    if not os.path.isfile(bundled):
+      raise UserError(f"{bundled}: the bundled model {path!r} is not installed")
+    return bundled
   if os.path.isdir(path):
     candidate = os.path.join(path, "model.keras")
     if not os.path.isfile(candidate):
@@ -326,7 +338,8 @@ class _AtomicStemWriters:
 
 def define_flags():
   from absl import flags
-  flags.DEFINE_string("model", None, "A .keras model or a tf-drnn-train model_dir (default: bundled model).")
+  flags.DEFINE_string("model", None, "A .keras model, a tf-drnn-train model_dir, or a bundled "
+                      "model's name: drnn2 (default) or drnn2_compact (faster, smaller).")
   flags.DEFINE_string("output_dir", None, "Where <name>_vocals and <name>_accompaniment files go.")
   flags.DEFINE_bool("binary_mask", False, "Binary instead of soft time-frequency mask.")
   flags.DEFINE_string("subtype", None, "Output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's).")

@@ -50,6 +50,8 @@ class TrainOptions:
   random_shift: bool = False
   remix_probability: float = 0.0
   level_range_db: float = 0.0
+  target: str = "magnitude"
+  speed_factors: tuple = ()
   seed: int = 0
   strategy: str = "default"
   eval_every: int = 500
@@ -157,6 +159,10 @@ def train(options: TrainOptions):
   keras.utils.set_random_seed(options.seed)
   log.info("loading %d training clips, %d dev clips", len(train_tracks), len(dev_tracks))
   sources = pipeline.load_sources(train_tracks)
+  statistics_sources = sources
+  if options.speed_factors:
+    sources = pipeline.speed_perturbed(sources, [float(f) for f in options.speed_factors])
+    log.info("speed perturbation %s: %d training clips", list(options.speed_factors), len(sources))
   dev_tracks = [_cached(t) for t in dev_tracks]
 
   with strategy.scope():
@@ -180,13 +186,14 @@ def train(options: TrainOptions):
              manager.latest_checkpoint, int(step.numpy()), float(best_dev.numpy()))
     print(f"Resuming from checkpoint at step {int(step.numpy())}", flush=True)
   else:
-    model.get_layer("features").set_statistics(pipeline.statistics_magnitudes(sources))
+    model.get_layer("features").set_statistics(pipeline.statistics_magnitudes(statistics_sources))
 
   global_batch = options.batch_size
   data = pipeline.training_dataset(sources, global_batch, options.sequence_length,
                                    options.circular_shift, options.seed + int(step.numpy()),
                                    random_shift=options.random_shift,
                                    remix_probability=options.remix_probability,
+                                   target=options.target,
                                    level_range_db=options.level_range_db)
   distributed = options.strategy != "default"
   iterator = iter(strategy.experimental_distribute_dataset(data) if distributed else data)
@@ -276,7 +283,7 @@ class _cached:
 
 def define_flags():
   from absl import flags
-  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS
+  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS, TARGETS
   from tf_drnn.data import DATASETS
   defaults = TrainOptions(data_dir="", model_dir="")
   flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/).")
@@ -311,6 +318,12 @@ def define_flags():
   flags.DEFINE_float("level_range_db", defaults.level_range_db,
                      "Train on mixtures within +-this many dB of -20 dBFS (for --level_feature).")
   flags.DEFINE_float("dropout", defaults.dropout, "Dropout rate after each hidden layer while training.")
+  flags.DEFINE_enum("target", defaults.target, TARGETS,
+                    "Training targets: source magnitudes (paper) or phase-sensitive projections.")
+  flags.DEFINE_list("speed_factors", list(defaults.speed_factors),
+                    "Also train on every clip played this many times faster (pitch and tempo), "
+                    "e.g. 0.89,0.94,1.06,1.12 for +-1 and +-2 semitones.")
+  flags.register_validator("speed_factors", _positive_numbers, "speed factors must be positive numbers")
   flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
   flags.DEFINE_enum("strategy", defaults.strategy, STRATEGIES,
                     "default: one device (GPU if present); mirrored: all local GPUs (or CPUs); "
@@ -320,12 +333,20 @@ def define_flags():
   flags.mark_flags_as_required(["data_dir", "model_dir"])
 
 
+def _positive_numbers(values):
+  try:
+    return all(float(v) > 0 for v in values)
+  except ValueError:
+    return False
+
+
 def options_from_flags():
   from absl import flags
   values = flags.FLAGS
   fields = {f.name for f in dataclasses.fields(TrainOptions)}
   kwargs = {name: values[name].value for name in fields}
   kwargs["dev_clips"] = tuple(kwargs["dev_clips"])
+  kwargs["speed_factors"] = tuple(float(f) for f in kwargs["speed_factors"])
   return TrainOptions(**kwargs)
 
 

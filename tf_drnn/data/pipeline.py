@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_drnn import spectral
+from tf_drnn.choices import TARGETS
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.data.base import unit_energy_mix
 
@@ -25,6 +26,27 @@ def load_sources(tracks):
   return sources
 
 
+def speed_perturbed(sources, factors, config=DEFAULT_AUDIO_CONFIG):
+  """Sources played `factor` times faster (pitch and tempo both scaled; factor 1.06 ~ +1 semitone).
+
+  Voice and accompaniment of a clip are resampled together (length / factor, band-limited),
+  then rescaled to unit RMS. Returns the original sources followed by one perturbed copy of
+  every clip per factor: a training set with more voices (shifted pitch and formants) and keys.
+  """
+  import librosa
+  perturbed = list(sources)
+  for factor in factors:
+    if factor <= 0:
+      raise ValueError(f"speed factor must be positive, got {factor}")
+    target_rate = config.sample_rate / factor
+    for vocals, accompaniment in sources:
+      resampled = librosa.resample(np.stack([vocals, accompaniment]), orig_sr=config.sample_rate,
+                                   target_sr=target_rate, axis=-1)
+      _, vocals_fast, accompaniment_fast = unit_energy_mix(resampled[0], resampled[1])
+      perturbed.append((vocals_fast, accompaniment_fast))
+  return perturbed
+
+
 def shift_pairs(lengths, circular_shift):
   """All (clip index, shift) pairs: shifts 0, step, 2 step, ... below each clip's length."""
   pairs = []
@@ -36,7 +58,8 @@ def shift_pairs(lengths, circular_shift):
 
 def training_dataset(sources, batch_size, sequence_length, circular_shift=10000, seed=0,
                      config=DEFAULT_AUDIO_CONFIG, shuffle_buffer=2048, repeat=True,
-                     random_shift=False, remix_probability=0.0, level_range_db=0.0):
+                     random_shift=False, remix_probability=0.0, level_range_db=0.0,
+                     target="magnitude"):
   """Infinite dataset of (mixture magnitude [B, L, bins], targets [B, L, 2, bins]).
 
   Args:
@@ -53,7 +76,11 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
       voice's length and rescaled to unit energy): mixtures the dataset never had.
     level_range_db: Mixture RMS drawn uniformly within +-level_range_db of
       TRAINING_LEVEL_DBFS (0: always at it). Matters only to a model with a level feature.
+    target: "magnitude" (|Y|, the paper) or "phase_sensitive" (|Y| cos(angle Y - angle X)
+      clipped to [0, |X|]: the part of each source that the mixture phase can resynthesize).
   """
+  if target not in TARGETS:
+    raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
   lengths = [len(v) for v, _ in sources]
   offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
   all_vocals = tf.constant(np.concatenate([v for v, _ in sources]))
@@ -79,7 +106,8 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
     mixture = vocals + accompaniment
     level_db = TRAINING_LEVEL_DBFS + level_range_db * (2.0 * draws[3] - 1.0)
     gain = 10.0 ** (level_db / 20.0) / (tf.sqrt(tf.reduce_mean(tf.square(mixture))) + 1e-12)
-    spectra = tf.abs(spectral.stft(tf.stack([mixture, vocals, accompaniment]) * gain, config))
+    spectra = source_targets(spectral.stft(tf.stack([mixture, vocals, accompaniment]) * gain, config),
+                             target)
     # [3, frames, bins] -> sequences [n, L, 3, bins]
     spectra = tf.transpose(spectra, [1, 0, 2])
     sequences = tf.signal.frame(spectra, sequence_length, sequence_length, pad_end=True, axis=0)
@@ -96,6 +124,24 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
   options = tf.data.Options()
   options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
   return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def source_targets(spectra, target="magnitude"):
+  """[3 (mixture, vocals, accompaniment), frames, bins] complex -> float magnitudes and targets.
+
+  "magnitude": |X|, |Y1|, |Y2|. "phase_sensitive": |X| and, for each source, the projection
+  of Y onto the mixture's phase, Re(Y conj X) / |X|, clipped to [0, |X|] (truncated
+  phase-sensitive target, Erdogan et al., ICASSP 2015). The two projections sum to |X|,
+  as the joint mask's outputs do.
+  """
+  magnitudes = tf.abs(spectra)
+  if target == "magnitude":
+    return magnitudes
+  mixture, mixture_magnitude = spectra[0], magnitudes[0]
+  projections = tf.math.real(spectra[1:] * tf.math.conj(mixture)[tf.newaxis])
+  projections = projections / tf.maximum(mixture_magnitude, 1e-8)[tf.newaxis]
+  projections = tf.clip_by_value(projections, 0.0, mixture_magnitude[tf.newaxis])
+  return tf.concat([mixture_magnitude[tf.newaxis], projections], axis=0)
 
 
 def _loop_to_length(signal, length):
