@@ -26,10 +26,12 @@ setup(
         "matplotlib",
         "tensorboard",
     ],
-    extras_require={"test": ["pytest", "psutil"], "benchmarks": ["psutil"]},
+    extras_require={"test": ["pytest", "psutil"], "benchmarks": ["psutil"],
+                    "jax": ["jax"]},  # tf-drnn-train-jax: training where only JAX is installed
     entry_points={
         "console_scripts": [
             "tf-drnn-train=tf_drnn.train:run",
+            "tf-drnn-train-jax=tf_drnn.train_jax:run",
             "tf-drnn-separate=tf_drnn.separate:run",
             "tf-drnn-evaluate=tf_drnn.evaluate:run",
             "tf-drnn-export=tf_drnn_export.cli:run",

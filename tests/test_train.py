@@ -125,3 +125,19 @@ def test_multi_worker_strategy_two_processes(fake_data, tmp_path):
     assert code == 0, err[-3000:]
   assert os.path.isfile(os.path.join(model_dir, "model.keras"))  # written by the chief (worker 0) only
   assert not os.path.exists(os.path.join(model_dir, ".worker-1", "model.keras"))
+
+
+def test_init_model_fine_tunes_from_a_trained_model(fake_data, tmp_path):
+  first_dir = str(tmp_path / "first")
+  first = _train([f"--data_dir={fake_data}", f"--model_dir={first_dir}", "--train_steps=2"] + TINY)
+  assert first.returncode == 0, first.stderr[-2000:]
+  second_dir = str(tmp_path / "second")
+  second = _train([f"--data_dir={fake_data}", f"--model_dir={second_dir}", "--train_steps=2",
+                   f"--init_model={first_dir}"] + TINY)
+  assert second.returncode == 0, second.stderr[-2000:]
+  assert f"step 0 ({first_dir}): dev vocal GNSDR" in second.stdout  # the start is scored and kept
+  assert json.load(open(os.path.join(second_dir, "best.json")))["step"] in (0, 2)
+  wrong = _train([f"--data_dir={fake_data}", f"--model_dir={tmp_path / 'third'}", "--train_steps=2",
+                  f"--init_model={first_dir}"] + TINY + ["--hidden_units=4"])
+  assert wrong.returncode == 2
+  assert wrong.stderr.strip().splitlines()[-1].startswith(f"error: {first_dir}: its structure")

@@ -49,8 +49,12 @@ def bundle(model_dir, flagfile, name="drnn2", output_dir=PRETRAINED_DIR):
   shutil.copyfile(flagfile, os.path.join(output_dir, name + ".flags"))
   with open(os.path.join(model_dir, "best.json")) as f:
     best = json.load(f)
-  write_json(os.path.join(output_dir, name + ".json"),
-             {"dev": best["dev"], "step": best["step"], "options": best["options"]})
+  record = {"dev": best["dev"], "step": best["step"], "options": best["options"]}
+  training_path = os.path.join(model_dir, "training.json")  # steps, time and hardware, when recorded
+  if os.path.exists(training_path):
+    with open(training_path) as f:
+      record["training"] = json.load(f)
+  write_json(os.path.join(output_dir, name + ".json"), record)
 
 
 def main(argv):

@@ -22,8 +22,8 @@ def run_guarded(function):
     sys.exit(130)
 
 
-def run_app(define_flags, main):
-  """Entry point of an absl command: quiet TF, define the flags, run main."""
+def run_app(define_flags, main, import_tensorflow=True):
+  """Entry point of an absl command: quiet TF, define the flags, run main (after importing TF quietly)."""
   from absl import app, flags
   quiet_tensorflow()
   define_flags()
@@ -33,7 +33,8 @@ def run_app(define_flags, main):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
   def quiet_main(argv):  # Flags are parsed (and --help answered) before TensorFlow loads.
-    import_tensorflow_quietly()
+    if import_tensorflow:
+      import_tensorflow_quietly()
     return main(argv)
   app.run(quiet_main)
 

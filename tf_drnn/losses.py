@@ -9,7 +9,7 @@ D(y || ŷ) = Σ y log(y / ŷ) - y + ŷ, summed over frequency bins. γ = 0 is th
 objective; a one-source model is trained on the vocals term alone.
 """
 import keras
-import tensorflow as tf
+from keras import ops
 
 from tf_drnn.choices import LOSSES
 
@@ -18,14 +18,14 @@ _KL_EPSILON = 1e-6
 
 def squared_error(estimate, target):
   """½ Σ_bins (ŷ - y)²: [..., bins] -> [...]."""
-  return 0.5 * tf.reduce_sum(tf.square(estimate - target), axis=-1)
+  return 0.5 * ops.sum(ops.square(estimate - target), axis=-1)
 
 
 def generalized_kl(estimate, target):
   """Σ_bins y log(y / ŷ) - y + ŷ for non-negative magnitudes: [..., bins] -> [...]."""
   estimate = estimate + _KL_EPSILON
   target = target + _KL_EPSILON
-  return tf.reduce_sum(target * tf.math.log(target / estimate) - target + estimate, axis=-1)
+  return ops.sum(target * ops.log(target / estimate) - target + estimate, axis=-1)
 
 
 _DIVERGENCES = {"mse": squared_error, "kl": generalized_kl}

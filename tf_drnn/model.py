@@ -14,7 +14,7 @@ same layers chunk by chunk with the state passed in and out as tensors.
 """
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tf_drnn.choices import ARCHITECTURES, OUTPUT_FORMATS
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
@@ -44,7 +44,7 @@ class ZeroPadFrames(keras.layers.Layer):
     self.left, self.right = int(left), int(right)
 
   def call(self, frames):
-    return tf.pad(frames, [[0, 0], [self.left, self.right], [0, 0]])
+    return ops.pad(frames, [[0, 0], [self.left, self.right], [0, 0]])
 
   def compute_output_shape(self, input_shape):
     t = None if input_shape[1] is None else input_shape[1] + self.left + self.right
@@ -86,34 +86,32 @@ class SpectralFeatures(keras.layers.Layer):
 
   def log_features(self, magnitude):
     """Frame-normalized log magnitudes before standardization."""
-    frame_level = tf.reduce_mean(magnitude, axis=-1, keepdims=True)
-    return tf.math.log(magnitude / (frame_level + self.epsilon) + self.floor)
+    frame_level = ops.mean(magnitude, axis=-1, keepdims=True)
+    return ops.log(magnitude / (frame_level + self.epsilon) + self.floor)
 
   def log_level(self, magnitude):
     """Log mean magnitude of each frame [..., 1] (floored at 1e-6, about -120 dB)."""
-    return tf.math.log(tf.reduce_mean(magnitude, axis=-1, keepdims=True) + 1e-6)
+    return ops.log(ops.mean(magnitude, axis=-1, keepdims=True) + 1e-6)
 
   def call(self, magnitude):
     features = (self.log_features(magnitude) - self.mean) / self.std
     if not self.level_feature:
       return features
     level = (self.log_level(magnitude) - self.level_stats[0]) / self.level_stats[1]
-    level = tf.clip_by_value(level, -self.level_clip, self.level_clip)
-    return tf.concat([features, level], axis=-1)
+    level = ops.clip(level, -self.level_clip, self.level_clip)
+    return ops.concatenate([features, level], axis=-1)
 
   def set_statistics(self, magnitudes):
     """Sets mean/std from training magnitudes [..., bins] (a NumPy array or tensor)."""
     if not self.built:
       self.build(np.shape(magnitudes))
-    magnitudes = tf.reshape(tf.convert_to_tensor(magnitudes, tf.float32), [-1, self.mean.shape[0]])
-    features = self.log_features(magnitudes)
-    mean = tf.reduce_mean(features, axis=0)
-    std = tf.math.reduce_std(features, axis=0)
-    self.mean.assign(mean)
-    self.std.assign(tf.maximum(std, 1e-3))
+    magnitudes = np.reshape(np.asarray(ops.convert_to_numpy(magnitudes), np.float32), [-1, self.mean.shape[0]])
+    features = ops.convert_to_numpy(self.log_features(magnitudes))
+    self.mean.assign(features.mean(axis=0))
+    self.std.assign(np.maximum(features.std(axis=0), 1e-3))
     if self.level_feature:
-      level = self.log_level(magnitudes)
-      self.level_stats.assign([tf.reduce_mean(level), tf.maximum(tf.math.reduce_std(level), 1e-3)])
+      level = ops.convert_to_numpy(self.log_level(magnitudes))
+      self.level_stats.assign(np.array([level.mean(), max(level.std(), 1e-3)], np.float32))
 
   def get_config(self):
     return {**super().get_config(), "floor": self.floor, "epsilon": self.epsilon,
@@ -138,9 +136,9 @@ class ContextFrames(keras.layers.Layer):
   def call(self, frames):
     if self.context == 1:
       return frames
-    count = tf.shape(frames)[1] - self.context + 1
+    count = ops.shape(frames)[1] - self.context + 1
     windows = [frames[:, i:i + count] for i in range(self.context)]
-    return tf.concat(windows, axis=-1)
+    return ops.concatenate(windows, axis=-1)
 
   def compute_output_shape(self, input_shape):
     t = None if input_shape[1] is None else input_shape[1] - self.context + 1
@@ -161,7 +159,8 @@ class ReluRecurrent(keras.layers.Layer):
   control flow.
   """
 
-  max_unroll = 128  # Longer (or unknown-length) sequences run as a tf.scan loop.
+  max_unroll = 128  # Longer (or unknown-length) sequences run as a scan loop.
+  scan_unroll = 1  # Steps per scan iteration (a JAX trainer raises it: fewer loop iterations).
 
   def __init__(self, units, recurrent_gain=0.5, **kwargs):
     super().__init__(**kwargs)
@@ -177,26 +176,31 @@ class ReluRecurrent(keras.layers.Layer):
     self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
   def call(self, inputs, initial_state=None):
-    projected = tf.matmul(inputs, self.kernel) + self.bias
+    projected = ops.matmul(inputs, self.kernel) + self.bias
     if initial_state is None:
-      initial_state = tf.zeros([tf.shape(inputs)[0], self.units], inputs.dtype)
+      initial_state = ops.zeros([ops.shape(inputs)[0], self.units], inputs.dtype)
     steps = inputs.shape[1]
     if steps is not None and steps <= self.max_unroll:
       # Unrolled: one step exports without control flow, and short training sequences
       # train faster (XLA fuses the steps; a while loop's gradient keeps stacks).
       state, outputs = initial_state, []
       for t in range(steps):
-        state = tf.nn.relu(projected[:, t] + tf.matmul(state, self.recurrent_kernel))
+        state = ops.relu(projected[:, t] + ops.matmul(state, self.recurrent_kernel))
         outputs.append(state)
-      return tf.stack(outputs, axis=1), state
+      return ops.stack(outputs, axis=1), state
 
     def step(state, projected_t):
-      return tf.nn.relu(projected_t + tf.matmul(state, self.recurrent_kernel))
+      state = ops.relu(projected_t + ops.matmul(state, self.recurrent_kernel))
+      return state, state
 
-    states = tf.scan(step, tf.transpose(projected, [1, 0, 2]), initializer=initial_state)
-    outputs = tf.transpose(states, [1, 0, 2])
-    final_state = tf.cond(tf.shape(states)[0] > 0, lambda: states[-1], lambda: initial_state)
-    return outputs, final_state
+    final_state, states = ops.scan(step, initial_state, ops.transpose(projected, [1, 0, 2]),
+                                   unroll=self.scan_unroll)
+    return ops.transpose(states, [1, 0, 2]), final_state
+
+  def compute_output_spec(self, inputs, initial_state=None):
+    batch, steps = inputs.shape[0], inputs.shape[1]
+    return (keras.KerasTensor((batch, steps, self.units), inputs.dtype),
+            keras.KerasTensor((batch, self.units), inputs.dtype))
 
   def get_config(self):
     return {**super().get_config(), "units": self.units, "recurrent_gain": self.recurrent_gain}
@@ -240,11 +244,11 @@ class SourceOutputs(keras.layers.Layer):
     self.epsilon = float(epsilon)
 
   def call(self, heads, mixture_magnitude):
-    magnitudes = [tf.abs(head) for head in heads]
+    magnitudes = [ops.abs(head) for head in heads]
     if self.output_format == "masked":
       total = magnitudes[0] + magnitudes[1] + self.epsilon
       magnitudes = [m / total * mixture_magnitude for m in magnitudes]
-    return tf.stack(magnitudes, axis=-2)
+    return ops.stack(magnitudes, axis=-2)
 
   def get_config(self):
     return {**super().get_config(), "output_format": self.output_format, "epsilon": self.epsilon}

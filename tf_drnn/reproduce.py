@@ -33,9 +33,13 @@ def describe_config(flagfile):
   return first.lstrip("# ") if first.startswith("#") else config_name(flagfile)
 
 
-def run_config(flagfile, data_dir, runs_dir, train_steps):
-  """Trains (resuming) and evaluates one config; returns its row dict."""
-  from tf_drnn.evaluate import evaluate_command
+def run_config(flagfile, data_dir, runs_dir, train_steps, trainer="tf", evaluate=True, extra_flags=()):
+  """Trains (resuming) and, with `evaluate`, scores one config; returns its row dict (None if not scored).
+
+  trainer: "tf" (`tf_drnn.train`) or "jax" (`tf_drnn.train_jax`, for accelerators without
+  TensorFlow). Either writes MODEL_DIR/training.json; a config whose training.json shows
+  `train_steps` complete is not trained again (so models trained elsewhere are only scored).
+  """
   name = config_name(flagfile)
   model_dir = os.path.join(runs_dir, name)
   results_path = os.path.join(model_dir, "test_results.json")
@@ -44,18 +48,40 @@ def run_config(flagfile, data_dir, runs_dir, train_steps):
       done = json.load(f)
     if done.get("train_steps") == train_steps:
       return done
-  started = time.time()
-  subprocess.run([sys.executable, "-m", "tf_drnn.train", f"--flagfile={flagfile}", f"--data_dir={data_dir}",
-                  f"--model_dir={model_dir}", f"--train_steps={train_steps}"], check=True)
-  training_seconds = time.time() - started
+  training = _read_training(model_dir, train_steps)
+  if training is None:
+    started = time.time()
+    module = {"tf": "tf_drnn.train", "jax": "tf_drnn.train_jax"}[trainer]
+    subprocess.run([sys.executable, "-m", module, f"--flagfile={flagfile}", f"--data_dir={data_dir}",
+                    f"--model_dir={model_dir}", f"--train_steps={train_steps}", *extra_flags], check=True)
+    training = _read_training(model_dir, train_steps)
+    if training is None:  # tf_drnn.train: the time and hardware are recorded here.
+      training = {"trainer": "keras-tensorflow", "steps": train_steps, "train_steps": train_steps,
+                  "complete": True, "training_seconds": time.time() - started, "hardware": _hardware()}
+      from tf_drnn.atomic import write_json
+      write_json(os.path.join(model_dir, "training.json"), training)
+  if not evaluate:
+    return None
+  from tf_drnn.evaluate import evaluate_command
   document = evaluate_command(data_dir, model=model_dir, split="test",
                               output=os.path.join(model_dir, "test_evaluation.json"), progress=False)
   row = {"name": name, "description": describe_config(flagfile), "train_steps": train_steps,
-         "training_seconds": training_seconds, "vocals": document["global"]["vocals"],
-         "hardware": _hardware()}
+         "steps": training.get("steps", train_steps),
+         "training_seconds": training["training_seconds"], "vocals": document["global"]["vocals"],
+         "hardware": training["hardware"]}
   with open(results_path, "w") as f:
     json.dump(row, f, indent=2)
   return row
+
+
+def _read_training(model_dir, train_steps):
+  """MODEL_DIR/training.json if it records `train_steps` steps done, else None."""
+  path = os.path.join(model_dir, "training.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    training = json.load(f)
+  return training if training.get("complete") and training.get("train_steps") == train_steps else None
 
 
 def _hardware():
@@ -76,20 +102,31 @@ def markdown(rows):
     paper_text = " / ".join(f"{v:.2f}" for v in paper) if paper else "not transcribed"
     delta = f"{ours['GNSDR'] - paper[0]:+.2f}" if paper else ""
     lines.append(f"| {row['description']} | {paper_text} | {ours['GNSDR']:.2f} / {ours['GSIR']:.2f} / "
-                 f"{ours['GSAR']:.2f} | {delta} | {row['train_steps']} | {row['training_seconds'] / 60:.0f} min | "
+                 f"{ours['GSAR']:.2f} | {delta} | {row.get('steps', row['train_steps'])} | {row['training_seconds'] / 60:.1f} min | "
                  f"{row['hardware']} |")
   return "\n".join(lines) + "\n"
 
 
 def main(argv):
   del argv
+  from concurrent.futures import ThreadPoolExecutor
   from absl import flags
   from tf_drnn.atomic import write_text
   values = flags.FLAGS
+  if values.evaluate:
+    from tf_drnn.cli_util import import_tensorflow_quietly
+    import_tensorflow_quietly()
   configs = sorted(sum((glob.glob(pattern) for pattern in values.configs), []))
-  rows = [run_config(c, values.data_dir, values.runs_dir, values.train_steps) for c in configs]
-  write_text(values.output, markdown(rows))
-  print(markdown(rows))
+  extra = [f"--scan_unroll={values.scan_unroll}"] if values.trainer == "jax" and values.scan_unroll else []
+
+  def run(config):
+    return run_config(config, values.data_dir, values.runs_dir, values.train_steps, values.trainer,
+                      values.evaluate, extra)
+  with ThreadPoolExecutor(max(values.jobs, 1)) as pool:  # Each job is its own process.
+    rows = [row for row in pool.map(run, configs) if row]
+  if values.evaluate:
+    write_text(values.output, markdown(rows))
+    print(markdown(rows))
 
 
 def define_flags():
@@ -99,8 +136,13 @@ def define_flags():
   flags.DEFINE_list("configs", ["configs/paper/*.flags"], "Flagfiles (globs allowed).")
   flags.DEFINE_integer("train_steps", 2500, "Steps per config (fewer on a CPU; stated in the table).")
   flags.DEFINE_string("output", "docs/reproduction.md", "The Markdown table.")
+  flags.DEFINE_enum("trainer", "tf", ["tf", "jax"],
+                    "tf: tf_drnn.train; jax: tf_drnn.train_jax (Keras JAX backend, no TensorFlow needed).")
+  flags.DEFINE_bool("evaluate", True, "Score each trained config on the test clips (needs TensorFlow).")
+  flags.DEFINE_integer("jobs", 1, "Configs trained (and scored) at once.")
+  flags.DEFINE_integer("scan_unroll", 0, "With --trainer=jax: recurrences as a scan (see tf_drnn.train_jax).")
 
 
 if __name__ == "__main__":
   from tf_drnn.cli_util import run_app
-  run_app(define_flags, main)
+  run_app(define_flags, main, import_tensorflow=False)  # --trainer=jax --noevaluate runs without TF.

@@ -53,6 +53,7 @@ class TrainOptions:
   target: str = "magnitude"
   speed_factors: tuple = ()
   seed: int = 0
+  init_model: str = ""
   strategy: str = "default"
   eval_every: int = 500
   jit_compile: bool = True
@@ -79,6 +80,18 @@ def save_model_atomically(model, path):
   from tf_drnn.atomic import atomic_output
   with atomic_output(path) as tmp:
     model.save(tmp)
+
+
+def _warm_start(model, init_model):
+  """Copies the weights (feature statistics included) of a trained model of the same structure."""
+  import keras
+  from tf_drnn import model as model_lib
+  from tf_drnn.separate import resolve_model_path
+  source = keras.models.load_model(resolve_model_path(init_model), compile=False)
+  if model_lib.describe(source) != model_lib.describe(model):
+    raise UserError(f"{init_model}: its structure {model_lib.describe(source)} differs from the flags' "
+                    f"{model_lib.describe(model)}")
+  model.set_weights(source.get_weights())
 
 
 def _check_resume_options(model_dir, options):
@@ -185,6 +198,8 @@ def train(options: TrainOptions):
     log.info("resuming from %s at step %d (best dev vocal GNSDR so far %.2f dB)",
              manager.latest_checkpoint, int(step.numpy()), float(best_dev.numpy()))
     print(f"Resuming from checkpoint at step {int(step.numpy())}", flush=True)
+  elif options.init_model:
+    _warm_start(model, options.init_model)
   else:
     model.get_layer("features").set_statistics(pipeline.statistics_magnitudes(statistics_sources))
 
@@ -206,6 +221,16 @@ def train(options: TrainOptions):
       return None
     _, result = evaluate_tracks(lambda mix: offline_estimates(model, mix), dev_tracks)
     return result
+
+  if options.init_model and int(step.numpy()) == 0 and dev_tracks:
+    # The starting model is the one to beat: score it as step 0 and keep it until something is better.
+    result = evaluate_dev()
+    best_dev.assign(result["vocals"]["GNSDR"])
+    print(f"step 0 ({options.init_model}): dev vocal GNSDR {result['vocals']['GNSDR']:.2f} dB", flush=True)
+    if is_chief:
+      save_model_atomically(model, os.path.join(work_dir, "model.keras"))
+      write_json(os.path.join(work_dir, "best.json"),
+                 {"step": 0, "dev": result, "options": dataclasses.asdict(options), "training_seconds": 0.0})
 
   writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
   progress = keras.utils.Progbar(options.train_steps, stateful_metrics=["loss", "input_share"],
@@ -325,6 +350,9 @@ def define_flags():
                     "e.g. 0.89,0.94,1.06,1.12 for +-1 and +-2 semitones.")
   flags.register_validator("speed_factors", _positive_numbers, "speed factors must be positive numbers")
   flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
+  flags.DEFINE_string("init_model", defaults.init_model,
+                      "Start from this trained model's weights (a .keras file, model_dir or bundled name, "
+                      "e.g. drnn2) instead of a random initialization: fine-tuning.")
   flags.DEFINE_enum("strategy", defaults.strategy, STRATEGIES,
                     "default: one device (GPU if present); mirrored: all local GPUs (or CPUs); "
                     "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG.")

@@ -11,49 +11,9 @@ import tensorflow as tf
 from tf_drnn import spectral
 from tf_drnn.choices import TARGETS
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-from tf_drnn.data.base import unit_energy_mix
-
-TRAINING_LEVEL_DBFS = -20.0  # RMS of every training mixture (features are level-invariant).
-
-
-def load_sources(tracks):
-  """Loads every track: list of (vocals, accompaniment) float32 arrays, unit RMS each."""
-  sources = []
-  for track in tracks:
-    vocals, accompaniment = track.sources()
-    _, vocals, accompaniment = unit_energy_mix(vocals, accompaniment)
-    sources.append((vocals, accompaniment))
-  return sources
-
-
-def speed_perturbed(sources, factors, config=DEFAULT_AUDIO_CONFIG):
-  """Sources played `factor` times faster (pitch and tempo both scaled; factor 1.06 ~ +1 semitone).
-
-  Voice and accompaniment of a clip are resampled together (length / factor, band-limited),
-  then rescaled to unit RMS. Returns the original sources followed by one perturbed copy of
-  every clip per factor: a training set with more voices (shifted pitch and formants) and keys.
-  """
-  import librosa
-  perturbed = list(sources)
-  for factor in factors:
-    if factor <= 0:
-      raise ValueError(f"speed factor must be positive, got {factor}")
-    target_rate = config.sample_rate / factor
-    for vocals, accompaniment in sources:
-      resampled = librosa.resample(np.stack([vocals, accompaniment]), orig_sr=config.sample_rate,
-                                   target_sr=target_rate, axis=-1)
-      _, vocals_fast, accompaniment_fast = unit_energy_mix(resampled[0], resampled[1])
-      perturbed.append((vocals_fast, accompaniment_fast))
-  return perturbed
-
-
-def shift_pairs(lengths, circular_shift):
-  """All (clip index, shift) pairs: shifts 0, step, 2 step, ... below each clip's length."""
-  pairs = []
-  for index, length in enumerate(lengths):
-    shifts = range(0, length, circular_shift) if circular_shift > 0 else [0]
-    pairs.extend((index, shift) for shift in shifts)
-  return np.asarray(pairs, np.int64).reshape(-1, 2)
+# The TF-free parts (loading, speed perturbation, shift grid, statistics) live in `sources`.
+from tf_drnn.data.sources import (TRAINING_LEVEL_DBFS, load_sources, shift_pairs,  # noqa: F401
+                                  speed_perturbed, statistics_magnitudes)
 
 
 def training_dataset(sources, batch_size, sequence_length, circular_shift=10000, seed=0,
@@ -148,18 +108,3 @@ def _loop_to_length(signal, length):
   """Repeats a 1-D signal end to end and cuts it to `length` samples."""
   signal_length = tf.shape(signal, out_type=tf.int64)[0]
   return tf.tile(signal, [(length + signal_length - 1) // signal_length])[:length]
-
-
-def statistics_magnitudes(sources, config=DEFAULT_AUDIO_CONFIG, max_frames=20000):
-  """Mixture magnitudes [frames, bins] of the unshifted training mixtures at the training level."""
-  frames = []
-  total = 0
-  for vocals, accompaniment in sources:
-    mixture = vocals + accompaniment
-    mixture = mixture * (10.0 ** (TRAINING_LEVEL_DBFS / 20.0) / (np.sqrt(np.mean(np.square(mixture))) + 1e-12))
-    magnitude = np.abs(spectral.stft_numpy(mixture, config))
-    frames.append(magnitude)
-    total += len(magnitude)
-    if total >= max_frames:
-      break
-  return np.concatenate(frames)[:max_frames]
