@@ -54,13 +54,10 @@ def pack(run_dir, path):
 
 def unpack(path, run_dir):
   """Rebuilds RUN_DIR/model.keras (float32) and the JSON records from a packed .npz."""
-  from tf_drnn.model import build_model
+  from tf_drnn.model import build_model_from_options
   from tf_drnn.train import save_model_atomically
   with np.load(path) as packed:
-    options = json.loads(str(packed["options.json"]))
-    model = build_model(options["architecture"], options["context"], options["num_layers"],
-                        options["hidden_units"], options["output_format"],
-                        level_feature=options.get("level_feature", False))
+    model = build_model_from_options(json.loads(str(packed["options.json"])))
     for i, variable in enumerate(model.weights):
       variable.assign(dequantize(packed[f"w{i}"], packed[f"s{i}"] if f"s{i}" in packed else None))
     os.makedirs(run_dir, exist_ok=True)

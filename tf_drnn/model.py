@@ -291,6 +291,13 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
   return keras.Model(magnitude, outputs, name=name or f"{architecture}_context{context}")
 
 
+def build_model_from_options(options):
+  """build_model from a run's options (a mapping such as options.json or asdict(TrainOptions))."""
+  return build_model(options["architecture"], options["context"], options["num_layers"],
+                     options["hidden_units"], options["output_format"], dropout=options.get("dropout", 0.0),
+                     level_feature=options.get("level_feature", False))
+
+
 def describe(model):
   """The structure of a built model, read back from its layers (works on loaded models)."""
   context = model.get_layer("context").context

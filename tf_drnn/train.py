@@ -179,9 +179,7 @@ def train(options: TrainOptions):
   dev_tracks = [_cached(t) for t in dev_tracks]
 
   with strategy.scope():
-    model = model_lib.build_model(options.architecture, options.context, options.num_layers,
-                                  options.hidden_units, options.output_format, dropout=options.dropout,
-                                  level_feature=options.level_feature)
+    model = model_lib.build_model_from_options(dataclasses.asdict(options))
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(options.train_steps - options.warmup_steps, 1), alpha=0.05,
         warmup_target=options.learning_rate, warmup_steps=options.warmup_steps)
@@ -216,6 +214,14 @@ def train(options: TrainOptions):
   train_step = make_train_step(model, optimizer, loss_fn, frames_per_batch,
                                strategy if distributed else None, options.jit_compile)
 
+  def keep_best(current, result, seconds):
+    """Writes model.keras and best.json (chief only): the model of step `current` is the best so far."""
+    if is_chief:
+      save_model_atomically(model, os.path.join(work_dir, "model.keras"))
+      write_json(os.path.join(work_dir, "best.json"), {"step": current, "dev": result,
+                                                      "options": dataclasses.asdict(options),
+                                                      "training_seconds": seconds})
+
   def evaluate_dev():
     if not dev_tracks:
       return None
@@ -227,10 +233,7 @@ def train(options: TrainOptions):
     result = evaluate_dev()
     best_dev.assign(result["vocals"]["GNSDR"])
     print(f"step 0 ({options.init_model}): dev vocal GNSDR {result['vocals']['GNSDR']:.2f} dB", flush=True)
-    if is_chief:
-      save_model_atomically(model, os.path.join(work_dir, "model.keras"))
-      write_json(os.path.join(work_dir, "best.json"),
-                 {"step": 0, "dev": result, "options": dataclasses.asdict(options), "training_seconds": 0.0})
+    keep_best(0, result, 0.0)
 
   writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
   progress = keras.utils.Progbar(options.train_steps, stateful_metrics=["loss", "input_share"],
@@ -271,11 +274,7 @@ def train(options: TrainOptions):
       if score > best_dev.numpy() or not os.path.exists(os.path.join(work_dir, "model.keras")):
         best_dev.assign(max(score, float(best_dev.numpy())))
         best_result = result
-        if is_chief:
-          save_model_atomically(model, os.path.join(work_dir, "model.keras"))
-          write_json(os.path.join(work_dir, "best.json"),
-                       {"step": current, "dev": result, "options": dataclasses.asdict(options),
-                        "training_seconds": time.time() - started})
+        keep_best(current, result, time.time() - started)
       manager.save(checkpoint_number=current)
   if int(step.numpy()) > start_step:
     manager.save(checkpoint_number=int(step.numpy()))

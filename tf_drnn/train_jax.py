@@ -102,9 +102,7 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
     sources = speed_perturbed(sources, [float(f) for f in options.speed_factors])
   log.info("%d training clips (after speed perturbation)", len(sources))
 
-  model = model_lib.build_model(options.architecture, options.context, options.num_layers,
-                                options.hidden_units, options.output_format, dropout=options.dropout,
-                                level_feature=options.level_feature)
+  model = model_lib.build_model_from_options(dataclasses.asdict(options))
   # The learning rate is set from the host before every step (an optimizer variable, so no
   # re-tracing): warm-up, then cosine decay to 5 % over the steps, or over the time budget.
   optimizer = keras.optimizers.Adam(options.learning_rate, global_clipnorm=options.clip_norm or None)
