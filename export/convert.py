@@ -19,7 +19,9 @@ Quantization:
            through the float stream, so the recurrent state inputs are realistic). Everything
            else stays float: the features' LOG and the mask's DIV have no useful int8 form
            (an int8 DIV aborts at run time once a calibrated divisor rounds to zero), and
-           RFFT2D has no int8 kernel.
+           RFFT2D has no int8 kernel. Before calibration, a joint-mask model's two heads are
+           equalized per frequency bin (see equalize_head_ranges): the mask is unchanged, and
+           every bin then uses the whole int8 range of the heads' output.
 
 A sidecar FILE.json beside FILE.tflite records the audio settings, sizes, delays and
 signature layouts an app needs (see docs/on_device.md).
@@ -368,7 +370,8 @@ def _calibration_samples(float_model, magnitude_sequences, audio_sequences, conf
   return samples
 
 
-def _prepare_calibration(float_model, calibration_magnitudes, calibration_audio, config, max_steps):
+def _calibration_inputs(calibration_magnitudes, calibration_audio, config):
+  """(magnitude sequences [[frames, bins], ...], mono waveforms [...]) from either kind of data."""
   from tf_drnn.spectral import stft_numpy
   if calibration_audio is not None:
     audio = [np.asarray(a, np.float32) for a in calibration_audio]
@@ -382,6 +385,38 @@ def _prepare_calibration(float_model, calibration_magnitudes, calibration_audio,
   for m in magnitudes:
     if m.ndim != 2 or m.shape[-1] != config.num_bins:
       raise ValueError(f"calibration magnitudes must be [frames, {config.num_bins}], got {m.shape}")
+  return magnitudes, audio
+
+
+def equalize_head_ranges(model, magnitudes):
+  """A copy of a joint-mask model whose heads peak alike in every frequency bin.
+
+  The joint mask |a1| / (|a1| + |a2|) is unchanged when both heads' bin j is multiplied by
+  the same c_j > 0 (up to its 1e-8 epsilon), but int8 gives each head's output one scale for
+  all bins: bins that peak lower than the loudest get fewer levels. Here c_j = median peak /
+  peak_j, the peak being max(|a1_j|, |a2_j|) over `magnitudes` (a list of [frames, bins]).
+  Returns (model, applied): other output formats come back unchanged (applied False).
+  """
+  import keras
+  sources = model.get_layer("sources")
+  if sources.output_format != "masked":
+    return model, False
+  copy = keras.models.clone_model(model)
+  copy.set_weights(model.get_weights())
+  heads = [copy.get_layer("vocals_head"), copy.get_layer("accompaniment_head")]
+  probe = keras.Model(copy.input, [head.output for head in heads])
+  peak = np.zeros(int(model.input_shape[-1]), np.float64)
+  for sequence in magnitudes:
+    for head_output in probe(np.asarray(sequence, np.float32)[None]):
+      peak = np.maximum(peak, np.abs(np.asarray(head_output)[0]).max(axis=0))
+  scale = (np.median(peak) / np.maximum(peak, 1e-30 + 1e-6 * np.median(peak))).astype(np.float32)
+  for head in heads:
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel * scale[None], bias * scale])
+  return copy, True
+
+
+def _prepare_calibration(float_model, magnitudes, audio, config, max_steps):
   samples = _calibration_samples(float_model, magnitudes, audio, config, max_steps)
   return samples, {"frames": sum(1 for key, _ in samples if key == "separate_frame"),
                    "pcm_blocks": sum(1 for key, _ in samples if key == "separate_pcm")}
@@ -432,17 +467,20 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
   if quantization == "int8" and calibration_magnitudes is None and calibration_audio is None:
     raise UserError("int8 quantization needs calibration data (--data_dir with MIR-1K)")
 
+  source_model, calibration, equalized = model, None, False
+  if quantization == "int8":
+    magnitudes, audio = _calibration_inputs(calibration_magnitudes, calibration_audio, config)
+    model, equalized = equalize_head_ranges(model, magnitudes)
   endpoints = _Endpoints(model, config)
   work = tempfile.mkdtemp(prefix="tf_drnn_export-")
-  calibration = None
   try:
     saved_model = os.path.join(work, "saved_model")
     _write_saved_model(model, endpoints, saved_model)
     content = _convert(saved_model, "float32")
     float_ops = check_builtin_only(content)
     if quantization == "int8":
-      samples, calibration = _prepare_calibration(content, calibration_magnitudes, calibration_audio,
-                                                  config, max_calibration_steps)
+      samples, calibration = _prepare_calibration(content, magnitudes, audio, config, max_calibration_steps)
+      calibration["equalized_heads"] = equalized
       content = _convert(saved_model, "int8", lambda: iter(samples), float_ops)
     elif quantization != "float32":
       content = _convert(saved_model, quantization)
@@ -457,7 +495,7 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
     raise RuntimeError(f"the converted model lacks the signatures {', '.join(missing)}")
 
   _atomic_write_bytes(output_path, content)
-  description = describe(model)
+  description = describe(source_model)
   sidecar = {
       "format": FORMAT,
       **config.as_dict(),
@@ -468,7 +506,7 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
                      "separate_pcm": endpoints.pcm.state_size},
       "quantization": quantization,
       "model": {"path": os.path.abspath(model_path) if model_path else None,
-                "name": model.name,
+                "name": source_model.name,
                 **{k: list(v) if isinstance(v, tuple) else v for k, v in description.items()}},
       "tflite_file": os.path.basename(output_path),
       "tflite_bytes": len(content),

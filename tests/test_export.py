@@ -198,6 +198,36 @@ def test_int8_quantizes_dense_layers_only(exported):
   assert os.path.getsize(path) < os.path.getsize(exported["float32"][0])
 
 
+def _head_peaks(model, magnitudes):
+  import keras
+  probe = keras.Model(model.input, [model.get_layer(n).output for n in ("vocals_head", "accompaniment_head")])
+  return np.maximum(*[np.abs(np.asarray(a)[0]).max(axis=0) for a in probe(magnitudes[None])])
+
+
+def test_equalize_head_ranges_keeps_the_mask(model, mixture):
+  magnitudes = _magnitudes(mixture)
+  weights_before = [w.copy() for w in model.get_weights()]
+  equalized, applied = convert.equalize_head_ranges(model, [magnitudes])
+  assert applied and equalized is not model
+  np.testing.assert_allclose(equalized(magnitudes[None]), model(magnitudes[None]), rtol=1e-4, atol=1e-6)
+  before, after = _head_peaks(model, magnitudes), _head_peaks(equalized, magnitudes)
+  assert before.max() / before.min() > 2  # the tiny model's bins peak unevenly ...
+  np.testing.assert_allclose(after, np.median(before), rtol=1e-4)  # ... and alike once equalized
+  for kept, now in zip(weights_before, model.get_weights()):  # the caller's model is untouched
+    np.testing.assert_array_equal(kept, now)
+
+
+def test_equalize_head_ranges_leaves_unmasked_models_alone(mixture):
+  from tf_drnn.model import build_model
+  unmasked = build_model(hidden_units=8, output_format="two_sources")
+  same, applied = convert.equalize_head_ranges(unmasked, [_magnitudes(mixture)])
+  assert same is unmasked and not applied
+
+
+def test_int8_sidecar_records_the_head_equalization(exported):
+  assert exported["int8"][1]["calibration"]["equalized_heads"] is True
+
+
 def test_quantized_files_are_smaller(exported):
   sizes = {q: os.path.getsize(path) for q, (path, _) in exported.items()}
   assert sizes["float16"] < sizes["float32"]
@@ -296,7 +326,7 @@ def test_cli_int8_calibrated_on_mir1k(model_dir, tmp_path, exported, mixture):
   assert result.returncode == 0, result.stderr[-2000:]
   assert "wrote" in result.stdout
   sidecar = json.loads(output.with_suffix(".json").read_text())
-  assert sidecar["calibration"] == {"source": "audio", "frames": 150, "pcm_blocks": 150}
+  assert sidecar["calibration"] == {"source": "audio", "frames": 150, "pcm_blocks": 150, "equalized_heads": True}
   assert sidecar["quantization"] == "int8" and sidecar["tflite_bytes"] == output.stat().st_size
   float_path, float_sidecar = exported["float32"]
   reference = stream_pcm(float_path, mixture, float_sidecar["latency_samples"])

@@ -26,6 +26,19 @@ def test_relu_recurrent_matches_numpy(steps):
   np.testing.assert_allclose(final, ref_final, rtol=1e-4, atol=1e-5)
 
 
+def test_run_recurrences_as_scan_changes_one_model_not_its_results():
+  model = model_lib.build_model("srnn", context=1, hidden_units=6)
+  magnitude = np.abs(np.random.default_rng(3).standard_normal((2, 9, 513))).astype(np.float32)
+  unrolled = np.asarray(model(magnitude))
+  model_lib.run_recurrences_as_scan(model, 4)
+  layers = [layer for layer in model.layers if isinstance(layer, model_lib.ReluRecurrent)]
+  assert [(layer.max_unroll, layer.scan_unroll) for layer in layers] == [(0, 4)] * 3
+  np.testing.assert_allclose(model(magnitude), unrolled, rtol=1e-5, atol=1e-6)
+  assert (model_lib.ReluRecurrent.max_unroll, model_lib.ReluRecurrent.scan_unroll) == (128, 1)
+  other = model_lib.build_model("drnn2", context=1, hidden_units=6)
+  assert [layer.max_unroll for layer in other.layers if isinstance(layer, model_lib.ReluRecurrent)] == [128]
+
+
 @pytest.mark.parametrize("architecture,expected", [
     ("dnn", ()), ("drnn1", (1,)), ("drnn2", (2,)), ("drnn3", (3,)), ("srnn", (1, 2, 3))])
 def test_recurrent_layers_by_architecture(architecture, expected):

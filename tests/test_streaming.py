@@ -58,22 +58,55 @@ def test_frame_stream_chunks_equal_single_frames():
   assert state.shape == (1, stream.state_size) == (1, 2 * 513 + 12)
 
 
-@pytest.mark.parametrize("architecture,context,seed", [("drnn2", 3, 0), ("drnn2", 3, 1), ("srnn", 5, 0)])
-def test_pcm_stream_matches_offline_separation(architecture, context, seed):
+def _stream_pcm(stream, signal, hops_per_call=1):
+  """Feeds [channels, samples] through `stream` from zero state, flushes, and aligns the output."""
+  channels, hop = signal.shape[0], 512
+  total = signal.shape[1] + stream.latency_samples
+  total += (-total) % (hop * hops_per_call)
+  fed = np.zeros((channels, total), np.float32)
+  fed[:, :signal.shape[1]] = signal
+  state, outs = stream.initial_state(), []
+  for start in range(0, total, hop * hops_per_call):
+    v, a, state = stream(tf.constant(fed[:, start:start + hop * hops_per_call]), state)
+    assert state.shape == (1, stream.state_size)
+    outs.append(np.stack([v, a]))
+  return np.concatenate(outs, axis=-1)[..., stream.latency_samples:stream.latency_samples + signal.shape[1]]
+
+
+@pytest.mark.parametrize("architecture,context,seed,hops_per_call", [
+    ("drnn2", 3, 0, 1), ("drnn2", 3, 1, 3), ("srnn", 5, 0, 1), ("srnn", 5, 0, 4), ("dnn", 1, 0, 1),
+    ("drnn1", 1, 2, 2)])
+def test_pcm_stream_matches_offline_separation(architecture, context, seed, hops_per_call):
   model = _model(architecture, context, seed)
   signal = (0.1 * np.random.default_rng(4).standard_normal(5000)).astype(np.float32)
   vocals, accompaniment = offline_estimates(model, signal)
   stream = PcmStream(model)
   assert stream.latency_samples == 512 * (1 + (context - 1) // 2)
-  total = len(signal) + stream.latency_samples
-  total += (-total) % 512
-  fed = np.zeros(total, np.float32)
-  fed[:len(signal)] = signal
-  state, outs = stream.initial_state(), []
-  for start in range(0, total, 512):
-    v, a, state = stream(tf.constant(fed[None, start:start + 512]), state)
-    outs.append(np.stack([v[0], a[0]]))
-  streamed = np.concatenate(outs, axis=1)[:, stream.latency_samples:stream.latency_samples + len(signal)]
+  assert stream.subtracts_accompaniment  # the joint mask: only the vocals are inverse-transformed
+  streamed = _stream_pcm(stream, signal[None], hops_per_call)[:, 0]
   np.testing.assert_allclose(streamed[0], vocals, atol=1e-5)
   np.testing.assert_allclose(streamed[1], accompaniment, atol=1e-5)
-  np.testing.assert_allclose(streamed.sum(0), signal, atol=1e-4)  # soft masks sum to one
+  np.testing.assert_allclose(streamed.sum(0), signal, atol=1e-5)  # soft masks sum to one
+
+
+@pytest.mark.parametrize("output_format,binary,subtracts", [
+    ("masked", True, True), ("two_sources", False, False), ("two_sources", True, True),
+    ("one_source", False, False)])
+def test_pcm_stream_output_formats_and_binary_masks(output_format, binary, subtracts):
+  model = _model("drnn2", 3, 3, output_format=output_format)
+  signal = (0.1 * np.random.default_rng(5).standard_normal(4000)).astype(np.float32)
+  vocals, accompaniment = offline_estimates(model, signal, binary=binary)
+  stream = PcmStream(model, binary_mask=binary)
+  assert stream.subtracts_accompaniment == subtracts
+  streamed = _stream_pcm(stream, signal[None], 2)[:, 0]
+  np.testing.assert_allclose(streamed[0], vocals, atol=1e-5)
+  np.testing.assert_allclose(streamed[1], accompaniment, atol=1e-5)
+
+
+def test_pcm_stream_applies_the_mean_channel_mask_to_each_channel():
+  model = _model("drnn2", 3, 0)
+  signal = (0.1 * np.random.default_rng(6).standard_normal(3000)).astype(np.float32)
+  mono = _stream_pcm(PcmStream(model), signal[None])[:, 0]
+  stereo = _stream_pcm(PcmStream(model, channels=2), np.stack([signal, signal]), 2)
+  np.testing.assert_allclose(stereo[:, 0], mono, atol=1e-5)
+  np.testing.assert_allclose(stereo[:, 1], mono, atol=1e-5)

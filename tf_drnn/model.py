@@ -160,7 +160,7 @@ class ReluRecurrent(keras.layers.Layer):
   """
 
   max_unroll = 128  # Longer (or unknown-length) sequences run as a scan loop.
-  scan_unroll = 1  # Steps per scan iteration (a JAX trainer raises it: fewer loop iterations).
+  scan_unroll = 1  # Steps per scan iteration (see run_recurrences_as_scan).
 
   def __init__(self, units, recurrent_gain=0.5, **kwargs):
     super().__init__(**kwargs)
@@ -296,6 +296,16 @@ def build_model_from_options(options):
   return build_model(options["architecture"], options["context"], options["num_layers"],
                      options["hidden_units"], options["output_format"], dropout=options.get("dropout", 0.0),
                      level_feature=options.get("level_feature", False))
+
+
+def run_recurrences_as_scan(model, unroll):
+  """Makes every ReluRecurrent of `model` run as a scan of `unroll` steps per iteration, whatever
+  the sequence length (the JAX trainer's speed setting: a shorter program than a full unroll).
+  Set on the layer instances only; nothing of it is saved with the model."""
+  for layer in model.layers:
+    if isinstance(layer, ReluRecurrent):
+      layer.max_unroll = 0
+      layer.scan_unroll = int(unroll)
 
 
 def describe(model):

@@ -93,8 +93,14 @@ class PcmStream:
   The mask is computed on the channel mean and applied to every channel. Output lags
   input by `latency_samples` = (1 + delay) * hop samples.
 
-  State layout (flat float32): input tail [channels, (1 + delay) * hop] | model state |
-  overlap-add tails [2, channels, hop].
+  Each call transforms only its own n frames: the spectra of the `delay` look-ahead frames
+  are kept from the call before. Where the two masks sum to one (the joint soft mask, or a
+  binary mask), the sine window's squares overlap-add to one, so the accompaniment is the
+  delayed input minus the vocals, and only the vocals need an inverse FFT.
+
+  State layout (flat float32): input tail [channels, (1 + delay) * hop] | look-ahead spectra
+  [real/imag, channels, delay, bins] | model state | overlap-add tails [stems, channels, hop]
+  (stems: 1 where the accompaniment is subtracted, else 2).
   """
 
   def __init__(self, model, channels=1, binary_mask=False, config=DEFAULT_AUDIO_CONFIG):
@@ -103,10 +109,15 @@ class PcmStream:
     self.binary_mask = binary_mask
     self.config = config
     self.hop = config.hop_length
+    if config.n_fft != 2 * self.hop:
+      raise ValueError(f"PcmStream needs n_fft = 2 * hop, got {config.n_fft} and {self.hop}")
     self.delay = self.frames.delay
     self.latency_samples = (1 + self.delay) * self.hop
-    self._sizes = [self.channels * self.latency_samples, self.frames.state_size,
-                   2 * self.channels * self.hop]
+    self.subtracts_accompaniment = binary_mask or self.frames.sources.output_format == "masked"
+    self.inverse_stems = 1 if self.subtracts_accompaniment else 2
+    bins = self.frames.num_bins
+    self._sizes = [self.channels * self.latency_samples, 2 * self.channels * self.delay * bins,
+                   self.frames.state_size, self.inverse_stems * self.channels * self.hop]
     self.state_size = sum(self._sizes)
     self.window = tf.constant(spectral.sine_window(config.n_fft))
 
@@ -115,25 +126,35 @@ class PcmStream:
 
   def __call__(self, pcm, state):
     from tf_drnn.separate import masks_from_magnitudes
-    hop, n_fft, c = self.hop, self.config.n_fft, self.channels
+    hop, n_fft, c, delay = self.hop, self.config.n_fft, self.channels, self.delay
+    bins, stems = self.frames.num_bins, self.inverse_stems
     steps = pcm.shape[-1] // hop
-    input_tail, model_state, ola_tails = tf.split(state, self._sizes, axis=-1)
+    input_tail, lookahead, model_state, ola_tails = tf.split(state, self._sizes, axis=-1)
     signal = tf.concat([tf.reshape(input_tail, [c, self.latency_samples]), pcm], axis=-1)
-    frames = tf.signal.frame(signal, n_fft, hop) * self.window  # [c, steps + delay, n_fft]
+    # This call's own frames: frame k (k = delay .. delay + steps - 1) starts at sample k * hop.
+    frames = tf.signal.frame(signal[:, delay * hop:], n_fft, hop) * self.window  # [c, steps, n_fft]
     spectrum = tf.signal.rfft(frames)
     real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)
+    if delay:
+      lookahead = tf.reshape(lookahead, [2, c, delay, bins])
+      real = tf.concat([lookahead[0], real], axis=1)  # [c, delay + steps, bins]
+      imag = tf.concat([lookahead[1], imag], axis=1)
     mono_real, mono_imag = tf.reduce_mean(real, axis=0), tf.reduce_mean(imag, axis=0)
-    magnitude = tf.sqrt(mono_real * mono_real + mono_imag * mono_imag)  # [steps + delay, bins]
-    sources, next_model_state = self.frames(magnitude[None, self.delay:], model_state)
+    magnitude = tf.sqrt(mono_real * mono_real + mono_imag * mono_imag)  # [delay + steps, bins]
+    sources, next_model_state = self.frames(magnitude[None, delay:], model_state)
     masks = masks_from_magnitudes(sources[0], magnitude[:steps], self.binary_mask)  # [steps, 2, bins]
-    masks = tf.transpose(masks, [1, 0, 2])[:, None]  # [2, 1, steps, bins]
+    masks = tf.transpose(masks, [1, 0, 2])[:stems, None]  # [stems, 1, steps, bins]
     time_frames = inverse_rfft(masks * real[:, :steps], masks * imag[:, :steps], n_fft) * self.window
     # Overlap-add: block j = second half of frame j - 1 (or the saved tail) + first half of frame j.
-    tails = tf.reshape(ola_tails, [2, c, 1, hop])
-    halves = tf.concat([tails, time_frames[..., hop:]], axis=2)  # [2, c, steps + 1, hop]
+    tails = tf.reshape(ola_tails, [stems, c, 1, hop])
+    halves = tf.concat([tails, time_frames[..., hop:]], axis=2)  # [stems, c, steps + 1, hop]
     blocks = time_frames[..., :hop] + halves[:, :, :steps]
-    output = tf.reshape(blocks, [2, c, steps * hop])
-    next_state = tf.concat([
-        tf.reshape(signal[:, -self.latency_samples:], [1, -1]), next_model_state,
-        tf.reshape(halves[:, :, steps], [1, -1])], axis=-1)
-    return output[0], output[1], next_state
+    output = tf.reshape(blocks, [stems, c, steps * hop])
+    vocals = output[0]
+    # Block j's mixture is the signal's block j: the input, latency_samples late.
+    accompaniment = signal[:, :steps * hop] - vocals if self.subtracts_accompaniment else output[1]
+    next_state = [tf.reshape(signal[:, -self.latency_samples:], [1, -1])]
+    if delay:
+      next_state.append(tf.reshape(tf.stack([real[:, steps:], imag[:, steps:]]), [1, -1]))
+    next_state += [next_model_state, tf.reshape(halves[:, :, steps], [1, -1])]
+    return vocals, accompaniment, tf.concat(next_state, axis=-1)

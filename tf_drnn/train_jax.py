@@ -93,9 +93,6 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
 
   keras.utils.set_random_seed(options.seed)
-  if scan_unroll > 0:
-    model_lib.ReluRecurrent.max_unroll = 0
-    model_lib.ReluRecurrent.scan_unroll = scan_unroll
   sources = load_sources(train_tracks)
   statistics_sources = sources
   if options.speed_factors:
@@ -103,6 +100,8 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   log.info("%d training clips (after speed perturbation)", len(sources))
 
   model = model_lib.build_model_from_options(dataclasses.asdict(options))
+  if scan_unroll > 0:
+    model_lib.run_recurrences_as_scan(model, scan_unroll)
   # The learning rate is set from the host before every step (an optimizer variable, so no
   # re-tracing): warm-up, then cosine decay to 5 % over the steps, or over the time budget.
   optimizer = keras.optimizers.Adam(options.learning_rate, global_clipnorm=options.clip_norm or None)
