@@ -30,10 +30,17 @@ def test_train_writes_model_then_resumes(fake_data, tmp_path):
   assert os.path.isfile(os.path.join(model_dir, "model.keras"))
   best = json.load(open(os.path.join(model_dir, "best.json")))
   assert best["step"] == 3 and "GNSDR" in best["dev"]["vocals"]
+  training = json.load(open(os.path.join(model_dir, "training.json")))
+  assert (training["trainer"], training["steps"], training["train_steps"], training["complete"]) == (
+      "keras-tensorflow", 3, 3, True)
+  assert training["training_seconds"] > 0 and training["hardware"].startswith(("CPU", "1 GPU"))
   second = _train([f"--data_dir={fake_data}", f"--model_dir={model_dir}", "--train_steps=5"] + TINY)
   assert second.returncode == 0, second.stderr[-2000:]
   assert "Resuming from checkpoint at step 3" in second.stdout
   assert os.path.exists(os.path.join(model_dir, "checkpoints", "ckpt-5.index"))
+  resumed = json.load(open(os.path.join(model_dir, "training.json")))
+  assert (resumed["steps"], resumed["train_steps"], resumed["complete"]) == (5, 5, True)
+  assert resumed["training_seconds"] > training["training_seconds"]  # the first session's time is kept
 
 
 def test_flagfile_works(fake_data, tmp_path):
@@ -141,3 +148,14 @@ def test_init_model_fine_tunes_from_a_trained_model(fake_data, tmp_path):
                   f"--init_model={first_dir}"] + TINY + ["--hidden_units=4"])
   assert wrong.returncode == 2
   assert wrong.stderr.strip().splitlines()[-1].startswith(f"error: {first_dir}: its structure")
+
+
+def test_reproduce_trains_a_config_and_reads_the_trainers_record(fake_data, tmp_path):
+  """tf_drnn.reproduce runs tf_drnn.train and takes steps, time and hardware from its training.json."""
+  from tf_drnn import reproduce
+  flagfile = tmp_path / "tiny.flags"
+  flagfile.write_text("\n".join(TINY) + "\n")
+  runs = tmp_path / "runs"
+  assert reproduce.run_config(str(flagfile), fake_data, str(runs), 2, evaluate=False) is None
+  training = reproduce._read_training(str(runs / "tiny"), 2)
+  assert training["trainer"] == "keras-tensorflow" and training["steps"] == 2 and training["complete"]

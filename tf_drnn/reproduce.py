@@ -10,10 +10,8 @@ Uses the GPU when TensorFlow sees one.
 import glob
 import json
 import os
-import platform
 import subprocess
 import sys
-import time
 
 # Vocal GNSDR / GSIR / GSAR (dB) on MIR-1K's 825 test clips, Huang et al. (ISMIR 2014).
 PAPER = {
@@ -50,16 +48,12 @@ def run_config(flagfile, data_dir, runs_dir, train_steps, trainer="tf", evaluate
       return done
   training = _read_training(model_dir, train_steps)
   if training is None:
-    started = time.time()
     module = {"tf": "tf_drnn.train", "jax": "tf_drnn.train_jax"}[trainer]
     subprocess.run([sys.executable, "-m", module, f"--flagfile={flagfile}", f"--data_dir={data_dir}",
                     f"--model_dir={model_dir}", f"--train_steps={train_steps}", *extra_flags], check=True)
     training = _read_training(model_dir, train_steps)
-    if training is None:  # tf_drnn.train: the time and hardware are recorded here.
-      training = {"trainer": "keras-tensorflow", "steps": train_steps, "train_steps": train_steps,
-                  "complete": True, "training_seconds": time.time() - started, "hardware": _hardware()}
-      from tf_drnn.atomic import write_json
-      write_json(os.path.join(model_dir, "training.json"), training)
+    if training is None:
+      raise RuntimeError(f"{model_dir}: {module} ended without recording {train_steps} steps in training.json")
   if not evaluate:
     return None
   from tf_drnn.evaluate import evaluate_command
@@ -82,12 +76,6 @@ def _read_training(model_dir, train_steps):
   with open(path) as f:
     training = json.load(f)
   return training if training.get("complete") and training.get("train_steps") == train_steps else None
-
-
-def _hardware():
-  import tensorflow as tf
-  gpus = tf.config.list_physical_devices("GPU")
-  return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores, {platform.machine()})"
 
 
 def markdown(rows):

@@ -3,6 +3,8 @@
 Writes into MODEL_DIR:
   model.keras        the best model on the dev split (vocal GNSDR), written atomically
   best.json          its dev scores, step and training options
+  training.json      steps done, whether complete, wall time over every session, hardware
+                     (the same record as tf-drnn-train-jax writes; tf_drnn.reproduce reads it)
   checkpoints/       model + optimizer + step, to resume a killed run with the same flags
   logs/              TensorBoard scalars (loss, learning rate, input-pipeline share, dev GNSDR)
   options.json       the options of the run, checked on resume
@@ -94,6 +96,35 @@ def _warm_start(model, init_model):
   model.set_weights(source.get_weights())
 
 
+def checked_tracks(options):
+  """(train tracks, dev tracks) of the options' dataset, after the checks every trainer makes
+  (clips found, a known architecture, the same options as the run being resumed)."""
+  from tf_drnn import model as model_lib
+  dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
+  train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")
+  if not train_tracks:
+    raise UserError(f"{options.data_dir}: no training clips found")
+  try:
+    model_lib.recurrent_layer_indices(options.architecture, options.num_layers)
+  except ValueError as error:
+    raise UserError(str(error)) from None
+  os.makedirs(options.model_dir, exist_ok=True)
+  _check_resume_options(options.model_dir, options)
+  return train_tracks, dev_tracks
+
+
+def training_sources(train_tracks, speed_factors=()):
+  """(training sources, statistics sources): every clip's (vocals, accompaniment), then one
+  speed-perturbed copy per factor; the input statistics come from the unperturbed clips only."""
+  from tf_drnn.data.sources import load_sources, speed_perturbed
+  sources = load_sources(train_tracks)
+  if not speed_factors:
+    return sources, sources
+  perturbed = speed_perturbed(sources, [float(f) for f in speed_factors])
+  log.info("speed perturbation %s: %d training clips", list(speed_factors), len(perturbed))
+  return perturbed, sources
+
+
 def _check_resume_options(model_dir, options):
   path = os.path.join(model_dir, "options.json")
   if os.path.exists(path):
@@ -140,12 +171,7 @@ def make_train_step(model, optimizer, loss_fn, frames_per_batch, strategy=None, 
 
 def train(options: TrainOptions):
   """Trains a model; returns the best dev metrics. Resumes from MODEL_DIR's last checkpoint."""
-  dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
-  train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")
-  if not train_tracks:
-    raise UserError(f"{options.data_dir}: no training clips found")
-  os.makedirs(options.model_dir, exist_ok=True)
-  _check_resume_options(options.model_dir, options)
+  train_tracks, dev_tracks = checked_tracks(options)
 
   import numpy as np
   import tensorflow as tf
@@ -157,11 +183,6 @@ def train(options: TrainOptions):
   from tf_drnn.losses import DiscriminativeLoss
   from tf_drnn.separate import offline_estimates
 
-  try:
-    model_lib.recurrent_layer_indices(options.architecture, options.num_layers)
-  except ValueError as error:
-    raise UserError(str(error)) from None
-
   strategy = make_strategy(options.strategy)
   is_chief = _is_chief(strategy)
   work_dir = options.model_dir if is_chief else os.path.join(
@@ -171,11 +192,7 @@ def train(options: TrainOptions):
 
   keras.utils.set_random_seed(options.seed)
   log.info("loading %d training clips, %d dev clips", len(train_tracks), len(dev_tracks))
-  sources = pipeline.load_sources(train_tracks)
-  statistics_sources = sources
-  if options.speed_factors:
-    sources = pipeline.speed_perturbed(sources, [float(f) for f in options.speed_factors])
-    log.info("speed perturbation %s: %d training clips", list(options.speed_factors), len(sources))
+  sources, statistics_sources = training_sources(train_tracks, options.speed_factors)
   dev_tracks = [_cached(t) for t in dev_tracks]
 
   with strategy.scope():
@@ -188,8 +205,10 @@ def train(options: TrainOptions):
     loss_fn = DiscriminativeLoss(options.loss, options.discriminative_weight)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     best_dev = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name="best_dev")
+    trained_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="trained_seconds")
 
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best_dev=best_dev)
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best_dev=best_dev,
+                                   trained_seconds=trained_seconds)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(work_dir, "checkpoints"), max_to_keep=2)
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).expect_partial()
@@ -221,6 +240,15 @@ def train(options: TrainOptions):
       write_json(os.path.join(work_dir, "best.json"), {"step": current, "dev": result,
                                                       "options": dataclasses.asdict(options),
                                                       "training_seconds": seconds})
+
+  def record_training(seconds_now):
+    """Writes training.json (chief only): steps done, wall time over every session, hardware."""
+    if is_chief:
+      current = int(step.numpy())
+      write_json(os.path.join(work_dir, "training.json"), {
+          "trainer": "keras-tensorflow", "steps": current, "train_steps": options.train_steps,
+          "complete": current >= options.train_steps, "time_budgeted": False,
+          "training_seconds": float(trained_seconds.numpy()) + seconds_now, "hardware": hardware_description()})
 
   def evaluate_dev():
     if not dev_tracks:
@@ -275,13 +303,24 @@ def train(options: TrainOptions):
         best_dev.assign(max(score, float(best_dev.numpy())))
         best_result = result
         keep_best(current, result, time.time() - started)
+      record_training(time.time() - started)
       manager.save(checkpoint_number=current)
-  if int(step.numpy()) > start_step:
-    manager.save(checkpoint_number=int(step.numpy()))
   seconds = time.time() - started
+  record_training(seconds)
+  if int(step.numpy()) > start_step:
+    trained_seconds.assign_add(seconds)
+    manager.save(checkpoint_number=int(step.numpy()))
   log.info("trained steps %d..%d in %.0f s; input pipeline share %.1f%%", start_step,
            int(step.numpy()), seconds, 100 * input_time / max(input_time + compute_time, 1e-9))
   return best_result
+
+
+def hardware_description():
+  """What TensorFlow trains on here, e.g. "1 GPU(s)" or "CPU (2 cores, x86_64)"."""
+  import platform
+  import tensorflow as tf
+  gpus = tf.config.list_physical_devices("GPU")
+  return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores, {platform.machine()})"
 
 
 def _is_chief(strategy):

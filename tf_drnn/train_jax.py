@@ -20,9 +20,8 @@ import threading
 import time
 
 from tf_drnn.atomic import write_json
-from tf_drnn.data import load_dataset
 from tf_drnn.errors import UserError
-from tf_drnn.train import TrainOptions, _check_resume_options
+from tf_drnn.train import TrainOptions, checked_tracks, training_sources
 
 log = logging.getLogger("tf_drnn.train_jax")
 
@@ -72,7 +71,7 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
 
   from tf_drnn import model as model_lib
   from tf_drnn.data import numpy_pipeline
-  from tf_drnn.data.sources import load_sources, speed_perturbed, statistics_magnitudes
+  from tf_drnn.data.sources import statistics_magnitudes
   from tf_drnn.losses import DiscriminativeLoss
 
   if options.init_model:
@@ -80,24 +79,12 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   if options.strategy != "default":
     raise UserError("tf_drnn.train_jax trains on one device: use --strategy=default")
   started = time.time()
-  dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
-  train_tracks = dataset.tracks("train")
-  if not train_tracks:
-    raise UserError(f"{options.data_dir}: no training clips found")
-  try:
-    model_lib.recurrent_layer_indices(options.architecture, options.num_layers)
-  except ValueError as error:
-    raise UserError(str(error)) from None
-  os.makedirs(options.model_dir, exist_ok=True)
-  _check_resume_options(options.model_dir, options)
+  train_tracks, _ = checked_tracks(options)
   write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
 
   keras.utils.set_random_seed(options.seed)
-  sources = load_sources(train_tracks)
-  statistics_sources = sources
-  if options.speed_factors:
-    sources = speed_perturbed(sources, [float(f) for f in options.speed_factors])
-  log.info("%d training clips (after speed perturbation)", len(sources))
+  sources, statistics_sources = training_sources(train_tracks, options.speed_factors)
+  log.info("%d training clips", len(sources))
 
   model = model_lib.build_model_from_options(dataclasses.asdict(options))
   if scan_unroll > 0:
