@@ -53,6 +53,19 @@ def test_jax_training_writes_a_model_tensorflow_loads_then_resumes(tmp_path):
   import tf_drnn.model  # noqa: F401
   model = keras.models.load_model(os.path.join(model_dir, "model.keras"))  # TensorFlow backend here
   assert model(np.ones((1, 5, 513), np.float32)).shape == (1, 5, 2, 513)
+  # --init_model: a new run starts from those weights (a tiny learning rate keeps them).
+  warm_dir = str(tmp_path / "warm")
+  warm = _jax_train([a for a in tiny if not a.startswith("--model_dir")] + [
+      f"--model_dir={warm_dir}", f"--init_model={model_dir}", "--train_steps=1", "--learning_rate=1e-9"])
+  assert warm.returncode == 0, warm.stderr[-2000:]
+  assert f"Starting from the weights of {model_dir}" in warm.stdout
+  warmed = keras.models.load_model(os.path.join(warm_dir, "model.keras"))
+  for before, after in zip(model.get_weights(), warmed.get_weights()):
+    np.testing.assert_allclose(after, before, atol=1e-6)
+  wrong = _jax_train([a for a in tiny if not a.startswith(("--model_dir", "--hidden_units"))] + [
+      f"--model_dir={tmp_path / 'wrong'}", f"--init_model={model_dir}", "--hidden_units=4", "--train_steps=1"])
+  assert wrong.returncode == 2
+  assert wrong.stderr.strip().splitlines()[-1].startswith(f"error: {model_dir}: its structure")
 
 
 def test_jax_trainer_refuses_another_backend(tmp_path):

@@ -84,7 +84,7 @@ def save_model_atomically(model, path):
     model.save(tmp)
 
 
-def _warm_start(model, init_model):
+def warm_start(model, init_model):
   """Copies the weights (feature statistics included) of a trained model of the same structure."""
   import keras
   from tf_drnn import model as model_lib
@@ -216,7 +216,7 @@ def train(options: TrainOptions):
              manager.latest_checkpoint, int(step.numpy()), float(best_dev.numpy()))
     print(f"Resuming from checkpoint at step {int(step.numpy())}", flush=True)
   elif options.init_model:
-    _warm_start(model, options.init_model)
+    warm_start(model, options.init_model)
   else:
     model.get_layer("features").set_statistics(pipeline.statistics_magnitudes(statistics_sources))
 

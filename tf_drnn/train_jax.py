@@ -9,7 +9,8 @@ runs through TensorFlow's separation path): the model of the last step is kept, 
 
 Writes into MODEL_DIR: model.keras (float32), training.json (steps, seconds, hardware),
 options.json, state.npz (weights, optimizer and step every --eval_every steps: a killed
-run resumes from it with the same flags).
+run resumes from it with the same flags). `--init_model` starts from a trained model's
+weights (not scored as step 0 here, unlike tf-drnn-train: the last step is kept).
 """
 import dataclasses
 import json
@@ -21,7 +22,7 @@ import time
 
 from tf_drnn.atomic import write_json
 from tf_drnn.errors import UserError
-from tf_drnn.train import TrainOptions, checked_tracks, training_sources
+from tf_drnn.train import TrainOptions, checked_tracks, training_sources, warm_start
 
 log = logging.getLogger("tf_drnn.train_jax")
 
@@ -74,8 +75,6 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   from tf_drnn.data.sources import statistics_magnitudes
   from tf_drnn.losses import DiscriminativeLoss
 
-  if options.init_model:
-    raise UserError("tf_drnn.train_jax does not take --init_model (fine-tune with tf-drnn-train)")
   if options.strategy != "default":
     raise UserError("tf_drnn.train_jax trains on one device: use --strategy=default")
   started = time.time()
@@ -105,6 +104,9 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
           variable.assign(state[f"{prefix}_{i}"])
       step, seconds_before = int(state["step"]), float(state["seconds"])
     print(f"Resuming from step {step}", flush=True)
+  elif options.init_model:
+    warm_start(model, options.init_model)
+    print(f"Starting from the weights of {options.init_model}", flush=True)
   else:
     model.get_layer("features").set_statistics(statistics_magnitudes(statistics_sources))
 
