@@ -159,3 +159,19 @@ def test_reproduce_trains_a_config_and_reads_the_trainers_record(fake_data, tmp_
   assert reproduce.run_config(str(flagfile), fake_data, str(runs), 2, evaluate=False) is None
   training = reproduce._read_training(str(runs / "tiny"), 2)
   assert training["trainer"] == "keras-tensorflow" and training["steps"] == 2 and training["complete"]
+
+
+def test_bundled_flagfiles_give_the_bundled_models_options():
+  """configs/bundled.flags (stage 2, reading stage 1's flagfile) parses to what the shipped model records."""
+  code = ("import json, dataclasses; from absl import flags; from tf_drnn import train; train.define_flags(); "
+          "flags.FLAGS(['x', '--flagfile=configs/bundled.flags', '--data_dir=d', '--model_dir=m']); "
+          "print(json.dumps(dataclasses.asdict(train.options_from_flags())))")
+  result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  parsed = json.loads(result.stdout.strip().splitlines()[-1])
+  shipped = json.load(open(os.path.join(REPO, "tf_drnn", "pretrained", "drnn2.json")))
+  assert parsed["init_model"] == "runs/bundled_stage1" and parsed["train_steps"] == shipped["training"]["steps"]
+  differing = {key for key, value in shipped["options"].items()
+               if key in parsed and json.loads(json.dumps(parsed[key])) != value}
+  # Where and how long it ran (a time budget on the GPU), and how often the JAX trainer saved its state.
+  assert differing == {"data_dir", "model_dir", "init_model", "train_steps", "eval_every"}
