@@ -54,17 +54,16 @@ def pack(run_dir, path):
 
 def unpack(path, run_dir):
   """Rebuilds RUN_DIR/model.keras (float32) and the JSON records from a packed .npz."""
+  from tf_drnn.atomic import write_text
   from tf_drnn.model import build_model_from_options
   from tf_drnn.train import save_model_atomically
   with np.load(path) as packed:
     model = build_model_from_options(json.loads(str(packed["options.json"])))
     for i, variable in enumerate(model.weights):
       variable.assign(dequantize(packed[f"w{i}"], packed[f"s{i}"] if f"s{i}" in packed else None))
-    os.makedirs(run_dir, exist_ok=True)
     for record in _RECORDS:
       if record in packed:
-        with open(os.path.join(run_dir, record), "w") as f:
-          f.write(str(packed[record]))
+        write_text(os.path.join(run_dir, record), str(packed[record]))
   save_model_atomically(model, os.path.join(run_dir, "model.keras"))
 
 

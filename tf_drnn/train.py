@@ -241,14 +241,16 @@ def train(options: TrainOptions):
                                                       "options": dataclasses.asdict(options),
                                                       "training_seconds": seconds})
 
+  seconds_before = float(trained_seconds.numpy())  # Earlier sessions' training time (resumed runs).
+  hardware = hardware_description()
+
   def record_training(seconds_now):
-    """Writes training.json (chief only): steps done, wall time over every session, hardware."""
+    """Sets the checkpointed training time (this session's `seconds_now` added to the earlier
+    sessions') and writes training.json (chief only)."""
+    trained_seconds.assign(seconds_before + seconds_now)
     if is_chief:
-      current = int(step.numpy())
-      write_json(os.path.join(work_dir, "training.json"), {
-          "trainer": "keras-tensorflow", "steps": current, "train_steps": options.train_steps,
-          "complete": current >= options.train_steps, "time_budgeted": False,
-          "training_seconds": float(trained_seconds.numpy()) + seconds_now, "hardware": hardware_description()})
+      write_json(os.path.join(work_dir, "training.json"), training_record(
+          "keras-tensorflow", int(step.numpy()), options.train_steps, seconds_before + seconds_now, hardware))
 
   def evaluate_dev():
     if not dev_tracks:
@@ -308,11 +310,21 @@ def train(options: TrainOptions):
   seconds = time.time() - started
   record_training(seconds)
   if int(step.numpy()) > start_step:
-    trained_seconds.assign_add(seconds)
     manager.save(checkpoint_number=int(step.numpy()))
   log.info("trained steps %d..%d in %.0f s; input pipeline share %.1f%%", start_step,
            int(step.numpy()), seconds, 100 * input_time / max(input_time + compute_time, 1e-9))
   return best_result
+
+
+def training_record(trainer, steps, train_steps, seconds, hardware, complete=None, time_budgeted=False):
+  """The training.json both trainers write (tf_drnn.reproduce and tf_drnn.bundle read it).
+
+  complete: whether the run is done (default: steps >= train_steps); seconds: wall time of
+  every session so far.
+  """
+  return {"trainer": trainer, "steps": steps, "train_steps": train_steps,
+          "complete": steps >= train_steps if complete is None else bool(complete),
+          "time_budgeted": time_budgeted, "training_seconds": seconds, "hardware": hardware}
 
 
 def hardware_description():

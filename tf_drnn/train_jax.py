@@ -20,9 +20,9 @@ import queue
 import threading
 import time
 
-from tf_drnn.atomic import write_json
+from tf_drnn.atomic import atomic_output, write_json
 from tf_drnn.errors import UserError
-from tf_drnn.train import TrainOptions, checked_tracks, training_sources, warm_start
+from tf_drnn.train import TrainOptions, checked_tracks, training_record, training_sources, warm_start
 
 log = logging.getLogger("tf_drnn.train_jax")
 
@@ -139,9 +139,8 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
     write_back()
     arrays = {f"model_{i}": np.asarray(v.value) for i, v in enumerate(model.variables)}
     arrays.update({f"optimizer_{i}": np.asarray(v.value) for i, v in enumerate(optimizer.variables)})
-    temporary = state_path + ".tmp.npz"
-    np.savez(temporary, step=step, seconds=seconds, **arrays)
-    os.replace(temporary, state_path)
+    with atomic_output(state_path) as tmp, open(tmp, "wb") as f:
+      np.savez(f, step=step, seconds=seconds, **arrays)
 
   batches = prefetch(numpy_pipeline.batches(
       sources, options.batch_size, options.sequence_length, options.circular_shift,
@@ -182,11 +181,10 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   save_state(seconds)
   from tf_drnn.train import save_model_atomically
   save_model_atomically(model, os.path.join(options.model_dir, "model.keras"))
-  devices = jax.devices()
-  summary = {"trainer": "keras-jax", "steps": step, "train_steps": options.train_steps,
-             "complete": finished, "time_budgeted": bool(deadline),
-             "training_seconds": seconds,
-             "hardware": f"{devices[0].device_kind} ({devices[0].platform}, Keras JAX backend)"}
+  device = jax.devices()[0]
+  summary = training_record("keras-jax", step, options.train_steps, seconds,
+                            f"{device.device_kind} ({device.platform}, Keras JAX backend)",
+                            complete=finished, time_budgeted=bool(deadline))
   write_json(os.path.join(options.model_dir, "training.json"), summary)
   return summary
 
