@@ -10,6 +10,10 @@ import numpy as np
 
 from tf_drnn.errors import AudioFileError
 
+# Inputs beyond these are refused before any work (README, "Separate your songs").
+MAX_CHANNELS = 16  # memory grows with the channel count; 16 covers 7.1.4 and third-order ambisonics
+MAX_PEAK = 1000.0  # |sample| above this (60 dB over full scale) is not a recording: refused, not rescaled
+
 
 def read_audio(path, sample_rate=None, mono=False):
   """Reads an audio file.
@@ -37,11 +41,12 @@ def read_audio(path, sample_rate=None, mono=False):
         data, rate = librosa.load(path, sr=None, mono=False)
       data = np.atleast_2d(data).T.astype(np.float32)
     except Exception:
-      raise AudioFileError(path, f"corrupt or unsupported audio ({_first_line(sf_error)})") from None
+      raise AudioFileError(path, f"corrupt or unsupported audio ({decoder_problem(sf_error)})") from None
+  if rate <= 0:
+    raise AudioFileError(path, f"invalid sample rate {rate} in the header")
   if data.shape[0] == 0:
     raise AudioFileError(path, "zero-length audio (no samples)")
-  if not np.all(np.isfinite(data)):
-    raise AudioFileError(path, "contains NaN or infinite samples")
+  check_samples(path, data)
   if mono:
     data = data.mean(axis=1)
   if sample_rate is not None and rate != sample_rate:
@@ -51,13 +56,77 @@ def read_audio(path, sample_rate=None, mono=False):
 
 
 def check_readable(path):
-  """Raises AudioFileError for a path that is missing, a directory or an empty file."""
-  if not os.path.exists(path):
-    raise AudioFileError(path, "no such file")
-  if os.path.isdir(path):
+  """Raises AudioFileError for a path that is missing, a directory, not a regular file (a named
+  pipe, a device: refused without opening it, so nothing blocks) or an empty file."""
+  import stat
+  try:
+    mode = os.stat(path).st_mode
+  except FileNotFoundError:
+    raise AudioFileError(path, "no such file") from None
+  except OSError as error:
+    raise AudioFileError(path, f"cannot read ({error.strerror})") from None
+  if stat.S_ISDIR(mode):
     raise AudioFileError(path, "is a directory, not an audio file")
+  if not stat.S_ISREG(mode):
+    raise AudioFileError(path, "not a regular file (a named pipe, device or socket); pass an audio file")
   if os.path.getsize(path) == 0:
     raise AudioFileError(path, "empty file (0 bytes)")
+
+
+def check_samples(path, samples):
+  """Raises AudioFileError for NaN or infinite samples, or absurd amplitudes (|x| > MAX_PEAK)."""
+  if not np.all(np.isfinite(samples)):
+    raise AudioFileError(path, "contains NaN or infinite samples")
+  peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+  if peak > MAX_PEAK:
+    raise AudioFileError(path, f"absurd amplitude: a sample of magnitude {peak:.3g}, over {MAX_PEAK:g} "
+                         "(full scale is 1); not separated, rescale the file first")
+
+
+def check_channels(path, channels):
+  """Raises AudioFileError for a channel count outside 1 ... MAX_CHANNELS (checked from the header)."""
+  if not 1 <= channels <= MAX_CHANNELS:
+    raise AudioFileError(path, f"{channels} channels; at most {MAX_CHANNELS} are supported")
+
+
+def truncation_warning(path, frames):
+  """A WAV whose data chunk declares more frames than the file holds -> a one-line note, else None."""
+  import struct
+  try:
+    with open(path, "rb") as f:
+      header = f.read(12)
+      if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+      block_align = None
+      while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+          return None
+        kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if kind == b"fmt ":
+          fmt = f.read(size)
+          block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+          f.seek(size % 2, os.SEEK_CUR)
+        elif kind == b"data":
+          if not block_align or size in (0, 0xFFFFFFFF):  # Unknown (streamed) length.
+            return None
+          declared = size // block_align
+          break
+        else:
+          f.seek(size + size % 2, os.SEEK_CUR)
+  except OSError:
+    return None
+  if declared <= frames:
+    return None
+  return (f"{path}: truncated WAV: the header declares {declared} samples, the file holds {frames}; "
+          f"separating those {frames}")
+
+
+def decoder_problem(error):
+  """The first line of a decoder's error; libsndfile's "File does not exist ... (possibly a pipe?)"
+  for an existing regular file (checked first) means it could not decode it."""
+  line = _first_line(error)
+  return "no decoder recognises it" if "does not exist" in line else line
 
 
 def resample(waveform, from_rate, to_rate):

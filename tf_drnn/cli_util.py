@@ -22,6 +22,37 @@ def run_guarded(function):
     sys.exit(130)
 
 
+class Terminated(BaseException):
+  """Raised by the SIGTERM handler, so that `finally` blocks (atomic writers) clean up on the way out."""
+
+
+def _raise_terminated(signum, frame):
+  raise Terminated()
+
+
+def install_sigterm_handler():
+  """SIGTERM raises Terminated in the main thread (instead of killing the process on the spot)."""
+  import signal
+  signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def interruptible(main):
+  """Wraps an absl main: Ctrl-C exits 130 and SIGTERM 143, each with one line on stderr, no traceback.
+
+  The exception unwinds the stack first, so temporary files of unfinished outputs are removed.
+  """
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except KeyboardInterrupt:
+      print("interrupted (Ctrl-C); unfinished outputs were not written", file=sys.stderr)
+      sys.exit(130)
+    except Terminated:
+      print("terminated (SIGTERM); unfinished outputs were not written", file=sys.stderr)
+      sys.exit(143)
+  return wrapped
+
+
 def run_app(define_flags, main, import_tensorflow=True):
   """Entry point of an absl command: quiet TF, define the flags, run main (after importing TF quietly)."""
   from absl import app, flags
@@ -32,7 +63,9 @@ def run_app(define_flags, main, import_tensorflow=True):
   for flag in flags.FLAGS.get_key_flags_for_module(sys.modules[define_flags.__module__]):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
+  @interruptible
   def quiet_main(argv):  # Flags are parsed (and --help answered) before TensorFlow loads.
+    install_sigterm_handler()
     if import_tensorflow:
       import_tensorflow_quietly()
     return main(argv)

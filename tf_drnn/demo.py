@@ -31,23 +31,39 @@ def plot_spectrograms(signals, sample_rate, path, titles):
   plt.close(figure)
 
 
-def demo(output_dir, input_path=None, model=None, seconds=6.0):
-  """Separates `input_path` (or a synthesized song) and writes stems + figure. Returns the paths."""
+SYNTHETIC_NAME = "synthetic_song.wav"
+
+
+def _figure_path(input_path, output_dir):
+  name = os.path.splitext(os.path.basename(input_path))[0]
+  return os.path.join(output_dir, f"{name}_spectrograms.png")
+
+
+def demo(output_dir, input_path=None, model=None, seconds=6.0, overwrite=False):
+  """Separates `input_path` (or a synthesized song) and writes stems + figure. Returns the paths.
+
+  Outputs are planned like tf-drnn-separate's (tf_drnn.separate.plan_outputs): an existing
+  output, the synthesized song included, is kept unless `overwrite`; an input never is.
+  """
   from tf_drnn.audio import read_audio, write_audio
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-  from tf_drnn.separate import Separator
-  from tf_drnn.synth import sung_like_mixture
-  os.makedirs(output_dir, exist_ok=True)
+  from tf_drnn.errors import UserError
+  from tf_drnn.separate import Separator, plan_outputs
+  synthetic = input_path is None
+  if synthetic:
+    input_path = os.path.join(output_dir, SYNTHETIC_NAME)
+    if os.path.lexists(input_path) and not overwrite:
+      raise UserError(f"{input_path}: already exists (pass --overwrite to replace it)")
+  plan_outputs([input_path], output_dir, overwrite, extra_targets=lambda path: [_figure_path(path, output_dir)])
   separator = Separator(model)
-  if input_path is None:
-    input_path = os.path.join(output_dir, "synthetic_song.wav")
+  if synthetic:
+    from tf_drnn.synth import sung_like_mixture
     vocals, accompaniment = sung_like_mixture(seconds, DEFAULT_AUDIO_CONFIG.sample_rate)
     write_audio(input_path, vocals + accompaniment, DEFAULT_AUDIO_CONFIG.sample_rate)
-  stem_paths = separator.separate_file(input_path, output_dir, overwrite=True)
+  stem_paths = separator.separate_file(input_path, output_dir, overwrite=overwrite)
   mixture, rate = read_audio(input_path, mono=True)
   stems = [read_audio(p, mono=True)[0] for p in stem_paths]
-  name = os.path.splitext(os.path.basename(input_path))[0]
-  figure_path = os.path.join(output_dir, f"{name}_spectrograms.png")
+  figure_path = _figure_path(input_path, output_dir)
   plot_spectrograms([mixture] + stems, rate, figure_path, ["mixture", "vocals (estimated)",
                                                              "accompaniment (estimated)"])
   return stem_paths + [figure_path]
@@ -59,6 +75,8 @@ def define_flags():
   flags.DEFINE_string("input", None, "Your own song (any format, rate, channels); default: a synthesized one.")
   flags.DEFINE_string("model", None, "A .keras model, a training model_dir or a bundled model's name: drnn2 (default) "
                       "or drnn2_compact.")
+  flags.DEFINE_bool("overwrite", False, "Replace existing outputs (the stems, the figure, the synthesized song); "
+                    "--input is never overwritten.")
 
 
 def main(argv):
@@ -66,7 +84,7 @@ def main(argv):
   from absl import flags
   from tf_drnn.cli_util import run_guarded
   values = flags.FLAGS
-  for path in run_guarded(lambda: demo(values.output_dir, values.input, values.model)):
+  for path in run_guarded(lambda: demo(values.output_dir, values.input, values.model, overwrite=values.overwrite)):
     print(path)
 
 

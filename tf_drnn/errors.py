@@ -12,3 +12,11 @@ class AudioFileError(UserError):
     super().__init__(f"{path}: {problem}")
     self.path = str(path)
     self.problem = problem
+
+
+class OutputError(AudioFileError):
+  """An output that cannot be written (full disk, read-only folder). `fatal`: later files would fail too."""
+
+  def __init__(self, path, problem, fatal=False):
+    super().__init__(path, problem)
+    self.fatal = fatal

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-from tf_drnn.errors import AudioFileError, UserError
+from tf_drnn.errors import AudioFileError, OutputError, UserError
 
 STEMS = ("vocals", "accompaniment")
 PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
@@ -83,6 +83,9 @@ def load_model(model=None):
   if model is not None and not isinstance(model, (str, os.PathLike)):
     return model
   path = resolve_model_path(model)
+  import zipfile
+  if not zipfile.is_zipfile(path):
+    raise UserError(f"{path}: cannot load model: not a Keras model file (a .keras file is a zip archive; this is not one)")
   import keras
   import tf_drnn.model  # noqa: F401  (registers the custom layers)
   import tf_drnn.losses  # noqa: F401
@@ -134,6 +137,7 @@ class Separator:
       raise ValueError(f"waveform must be [samples] or [samples, channels], got shape {waveform.shape}")
     if not np.all(np.isfinite(waveform)):
       raise ValueError("waveform contains NaN or infinite samples")
+    _check_waveform_limits(waveform)
     multichannel = waveform.reshape(len(waveform), -1)
     at_model_rate = resample(multichannel, sample_rate, self.config.sample_rate)
     runner = BlockRunner(self, at_model_rate.shape[1])
@@ -153,6 +157,15 @@ class Separator:
     Returns the two output paths.
     """
     return _separate_file(self, path, output_dir, overwrite, subtype, progress)
+
+
+def _check_waveform_limits(waveform):
+  """ValueError for an absurd amplitude or too many channels (tf_drnn.audio.MAX_PEAK, MAX_CHANNELS)."""
+  from tf_drnn.audio import MAX_CHANNELS, MAX_PEAK
+  if np.max(np.abs(waveform)) > MAX_PEAK:
+    raise ValueError(f"waveform has samples of magnitude over {MAX_PEAK:g} (full scale is 1)")
+  if waveform.ndim == 2 and waveform.shape[1] > MAX_CHANNELS:
+    raise ValueError(f"waveform has {waveform.shape[1]} channels; at most {MAX_CHANNELS} are supported")
 
 
 def _split_stems(stems, runner):
@@ -222,28 +235,90 @@ def output_paths(path, output_dir):
   return [os.path.join(output_dir, f"{stem}_{name}{extension}") for name in STEMS]
 
 
+def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets=None):
+  """Every output of a run, checked before any work -> [(input path, its target paths)].
+
+  Targets are output_paths(path) plus `extra_targets(path)` (the demo's figure). Raises one
+  UserError (the first problem, and how many more) when: the output folder cannot be written;
+  `subtype` is unknown or cannot be written in a target's format; a target is one of the inputs
+  (never replaced, even with `overwrite`); two inputs would write the same target (inputs with
+  the same name, e.g. a/song.wav and b/song.wav, or song.wav and song.mp3: separate them into
+  different folders); a target exists and is not a regular file; or it exists and not `overwrite`.
+  """
+  import soundfile
+  from tf_drnn.atomic import check_output_dir
+  check_output_dir(output_dir)
+  paths = [os.fspath(p) for p in paths]
+  problems = []
+  if subtype is not None and subtype.upper() not in soundfile.available_subtypes():
+    problems.append(f"unknown --subtype={subtype} (choose one of {', '.join(sorted(soundfile.available_subtypes()))})")
+  inputs = set()
+  for path in paths:
+    try:
+      status = os.stat(path)
+      inputs.add((status.st_dev, status.st_ino))
+    except OSError:
+      pass  # A missing input is reported when its turn comes.
+  owners, plan = {}, []
+  for path in paths:
+    audio = output_paths(path, output_dir)
+    targets = audio + list(extra_targets(path) if extra_targets else [])
+    for target in targets:
+      key = os.path.realpath(target)
+      if key in owners:
+        problems.append(f"{target}: both {owners[key]} and {path} would write it (inputs with the same name); "
+                        "separate them into different --output_dir folders")
+        continue
+      owners[key] = path
+      if target in audio and subtype is not None and not problems and not soundfile.check_format(
+          os.path.splitext(target)[1].lstrip(".").upper(), subtype.upper()):
+        problems.append(f"{target}: --subtype={subtype} cannot be written as "
+                        f"{os.path.splitext(target)[1].lstrip('.').upper()}")
+      if not os.path.lexists(target):
+        continue
+      try:
+        status = os.stat(target)
+        is_input = (status.st_dev, status.st_ino) in inputs
+      except OSError:
+        is_input = False
+      if is_input:
+        problems.append(f"{target}: is an input of this run, never overwritten; choose another --output_dir")
+      elif not os.path.isfile(target):
+        problems.append(f"{target}: exists and is not a regular file; it cannot be replaced")
+      elif not overwrite:
+        problems.append(f"{target}: already exists (pass --overwrite to replace it)")
+    plan.append((path, targets))
+  if problems:
+    more = f" (and {len(problems) - 1} more problem(s) with the outputs)" if len(problems) > 1 else ""
+    raise UserError(problems[0] + more)
+  return plan
+
+
 def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
   import soundfile
-  from tf_drnn.audio import check_not_silent, check_readable, read_audio
+  from tf_drnn.audio import check_channels, check_not_silent, check_readable, read_audio, truncation_warning
 
   path = os.fspath(path)
-  targets = output_paths(path, output_dir)
-  for target in targets:
-    if os.path.exists(target) and os.path.samefile(target, path):
-      raise AudioFileError(path, "output would overwrite the input file")
-    if os.path.exists(target) and not overwrite:
-      raise AudioFileError(target, "already exists (pass --overwrite to replace it)")
+  targets = plan_outputs([path], output_dir, overwrite, subtype)[0][1]
   check_readable(path)
   try:
     info = soundfile.info(path)
     blockwise = info.frames > 0
   except Exception:
     blockwise = False
-  if not blockwise:  # Formats only librosa/audioread decode: whole file in memory.
+  if blockwise:
+    if info.samplerate <= 0:
+      raise AudioFileError(path, f"invalid sample rate {info.samplerate} in the header")
+    check_channels(path, info.channels)
+    note = truncation_warning(path, info.frames)
+    if note:
+      import sys
+      print(f"warning: {note}", file=sys.stderr)
+  else:  # Formats only librosa/audioread decode: whole file in memory.
     waveform, rate = read_audio(path)
+    check_channels(path, waveform.shape[1])
     check_not_silent(path, waveform)
     info = None
-  os.makedirs(output_dir, exist_ok=True)
   with _AtomicStemWriters(targets, info, path, subtype) as writers:
     if blockwise:
       _separate_blocks(separator, path, info, writers, progress)
@@ -257,6 +332,7 @@ def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
 def _separate_blocks(separator, path, info, writers, progress):
   import soundfile
   import soxr
+  from tf_drnn.audio import check_samples
   model_rate = separator.config.sample_rate
   channels, rate, total = info.channels, info.samplerate, info.frames
   writers.open(rate, channels)
@@ -279,8 +355,7 @@ def _separate_blocks(separator, path, info, writers, progress):
   try:
     with soundfile.SoundFile(path) as f:
       for block in f.blocks(blocksize=read_block, dtype="float32", always_2d=True):
-        if not np.all(np.isfinite(block)):
-          raise AudioFileError(path, "contains NaN or infinite samples")
+        check_samples(path, block)
         any_sound = any_sound or bool(np.any(block))
         resampled = to_model.resample_chunk(block) if rate != model_rate else block
         emit(runner.process(resampled))
@@ -301,7 +376,8 @@ def _separate_blocks(separator, path, info, writers, progress):
 
 
 class _AtomicStemWriters:
-  """Writes the stems to temporary files, renamed into place only when all is written."""
+  """Writes the stems to temporary files; both are renamed into place together, only when all is
+  written (tf_drnn.atomic.atomic_outputs). A failed write is an OutputError naming the target."""
 
   def __init__(self, targets, info, source_path, subtype):
     import contextlib
@@ -311,27 +387,61 @@ class _AtomicStemWriters:
 
   def open(self, rate, channels):
     import soundfile
-    from tf_drnn.atomic import atomic_output
-    for target in self.targets:
-      tmp = self._stack.enter_context(atomic_output(target))
+    for target, tmp in zip(self.targets, self.tmps):
       fmt = os.path.splitext(target)[1].lstrip(".").upper()
       subtype = self.subtype or (self.info.subtype if self.info is not None and fmt == self.info.format
                                  else None)
       if subtype is not None and not soundfile.check_format(fmt, subtype):
-        subtype = None
-      self.files.append(self._stack.enter_context(
-          soundfile.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype)))
+        subtype = None  # The input's subtype does not fit this format (--subtype is checked up front).
+      try:
+        self.files.append(self._stack.enter_context(
+            soundfile.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype)))
+      except (OSError, RuntimeError) as error:
+        raise output_error(target, error) from None
 
   def write(self, stems):
-    for f, stem in zip(self.files, stems):
-      f.write(np.clip(stem, -1.0, 1.0) if f.subtype.startswith("PCM") else stem)
+    for target, f, stem in zip(self.targets, self.files, stems):
+      try:
+        f.write(np.clip(stem, -1.0, 1.0) if f.subtype.startswith("PCM") else stem)
+      except (OSError, RuntimeError) as error:
+        raise output_error(target, error) from None
 
   def __enter__(self):
+    from tf_drnn.atomic import atomic_outputs
     self._stack.__enter__()
+    try:
+      self.tmps = self._stack.enter_context(atomic_outputs(self.targets))
+    except OSError as error:
+      self._stack.__exit__(None, None, None)
+      raise output_error(self.targets[0], error) from None
     return self
 
   def __exit__(self, exc_type, exc, tb):
-    return self._stack.__exit__(exc_type, exc, tb)
+    try:
+      return self._stack.__exit__(exc_type, exc, tb)
+    except (OSError, RuntimeError) as error:  # Flushing or renaming into place failed.
+      if exc is not None:
+        raise exc
+      raise output_error(getattr(error, "filename", None) or self.targets[0], error) from None
+
+
+def output_error(target, error):
+  """An OSError or libsndfile error while writing `target` -> OutputError (fatal: full disk, read-only)."""
+  import errno
+  import shutil
+  fatal_codes = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM)
+  code = getattr(error, "errno", None)
+  if isinstance(error, OSError) and code:
+    return OutputError(target, f"cannot write: {os.strerror(code)}", fatal=code in fatal_codes)
+  line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+  try:
+    full = shutil.disk_usage(os.path.dirname(os.path.abspath(target))).free < 1 << 20
+  except OSError:
+    full = False
+  if full:
+    return OutputError(target, f"cannot write: {os.strerror(errno.ENOSPC)}", fatal=True)
+  # libsndfile reports every failed write(2) as "System error." (the errno is not kept).
+  return OutputError(target, f"cannot write ({line})", fatal="System error" in line)
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -340,14 +450,20 @@ def define_flags():
   from absl import flags
   flags.DEFINE_string("model", None, "A .keras model, a tf-drnn-train model_dir, or a bundled "
                       "model's name: drnn2 (default) or drnn2_compact (faster, smaller).")
-  flags.DEFINE_string("output_dir", None, "Where <name>_vocals and <name>_accompaniment files go.")
+  flags.DEFINE_string("output_dir", None, "Where <name>_vocals and <name>_accompaniment files go. Every "
+                      "output is checked before any file is separated: two inputs with the same name "
+                      "(a/song.wav b/song.wav, or song.wav song.mp3) are an error, not renamed; separate "
+                      "them into different folders.")
   flags.DEFINE_bool("binary_mask", False, "Binary instead of soft time-frequency mask.")
-  flags.DEFINE_string("subtype", None, "Output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's).")
-  flags.DEFINE_bool("overwrite", False, "Replace existing outputs (an input is never overwritten).")
+  flags.DEFINE_string("subtype", None, "Output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's); "
+                      "an unknown one, or one the output format cannot hold, is an error.")
+  flags.DEFINE_bool("overwrite", False, "Replace existing outputs, both stems together or neither (an input "
+                    "of the run is never overwritten).")
   flags.mark_flag_as_required("output_dir")
 
 
-def main(argv):
+def main(argv, values=None):
+  """The command; `values` (default: the parsed absl flags) has the define_flags() attributes."""
   import sys
   from absl import flags
   from tqdm import tqdm
@@ -356,7 +472,8 @@ def main(argv):
   if not paths:
     print("error: no input files (usage: tf-drnn-separate --output_dir=DIR FILE...)", file=sys.stderr)
     sys.exit(2)
-  values = flags.FLAGS
+  values = values or flags.FLAGS
+  run_guarded(lambda: plan_outputs(paths, values.output_dir, values.overwrite, values.subtype))
   separator = run_guarded(lambda: Separator(values.model, binary_mask=values.binary_mask))
   failures = 0
   interactive = sys.stderr.isatty()  # progress bars for people, clean lines for logs
@@ -370,6 +487,10 @@ def main(argv):
     except UserError as error:
       failures += 1
       tqdm.write(f"error: {error}", file=sys.stderr)
+      if getattr(error, "fatal", False):  # Full disk, read-only folder: the next files would fail too.
+        bar.close()
+        print(f"stopped: {len(paths) - paths.index(path) - 1} file(s) not attempted", file=sys.stderr)
+        sys.exit(1)
     finally:
       bar.close()
   if failures:
@@ -380,6 +501,8 @@ def main(argv):
 def _frame_count(path):
   try:
     import soundfile
+    if not os.path.isfile(path):  # Never open a pipe or a device (it may block).
+      return None
     return soundfile.info(path).frames
   except Exception:
     return None
