@@ -259,7 +259,7 @@ def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets
       inputs.add((status.st_dev, status.st_ino))
     except OSError:
       pass  # A missing input is reported when its turn comes.
-  owners, plan = {}, []
+  owners, plan, existing = {}, [], []
   for path in paths:
     audio = output_paths(path, output_dir)
     targets = audio + list(extra_targets(path) if extra_targets else [])
@@ -286,8 +286,9 @@ def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets
       elif not os.path.isfile(target):
         problems.append(f"{target}: exists and is not a regular file; it cannot be replaced")
       elif not overwrite:
-        problems.append(f"{target}: already exists (pass --overwrite to replace it)")
+        existing.append(f"{target}: already exists (pass --overwrite to replace it)")
     plan.append((path, targets))
+  problems += existing  # Last: --overwrite is suggested only where it loses nothing but old outputs.
   if problems:
     more = f" (and {len(problems) - 1} more problem(s) with the outputs)" if len(problems) > 1 else ""
     raise UserError(problems[0] + more)
