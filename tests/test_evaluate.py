@@ -268,3 +268,65 @@ def test_oracle_scores_far_above_the_mixture_through_the_loop():
 def test_no_tracks_is_a_user_error():
   with pytest.raises(UserError):
     evaluate.score_estimates(evaluate.make_estimator("mixture")[0], [])
+
+
+# --- clips that cannot be scored, and the output path (issue 15) ---------------------------------
+
+def test_unscorable_clips_are_skipped_with_a_note_not_a_crash():
+  """A silent voice, a silent accompaniment and a 1-sample clip among good ones: the good ones are
+  scored as if alone, the others come back skipped with the reason (training's dev scoring too)."""
+  good = synthetic_tracks((0.5, 0.9))
+  silent_voice = Track("silent_voice", lambda: (np.zeros(8000, np.float32), sources(0.5, 3)[1]))
+  silent_accompaniment = Track("silent_accompaniment", lambda: (sources(0.5, 4)[0], np.zeros(8000, np.float32)))
+  one_sample = Track("one_sample", lambda: (np.ones(1, np.float32), np.ones(1, np.float32)))
+  separate = lambda mixture: (0.6 * mixture, 0.4 * mixture)
+  scores, result = evaluate.evaluate_tracks(separate, [good[0], silent_voice, one_sample, silent_accompaniment, good[1]])
+  assert [s.name for s in scores] == ["clip0", "silent_voice", "one_sample", "silent_accompaniment", "clip1"]
+  assert [s.skipped for s in scores[1:4]] == [
+      "silent vocals reference (all samples zero): BSS Eval cannot score it",
+      "too short to score (1 samples; BSS Eval v3 needs at least 512)",
+      "silent accompaniment reference (all samples zero): BSS Eval cannot score it"]
+  _, alone = evaluate.evaluate_tracks(separate, good)
+  for source in metrics.SOURCES:
+    assert result[source] == pytest.approx(alone[source])
+
+
+def test_a_silent_estimate_is_skipped_and_no_scored_clip_gives_nan():
+  scores, result = evaluate.evaluate_tracks(lambda mixture: (0 * mixture, mixture), synthetic_tracks())
+  assert [s.skipped for s in scores] == ["silent vocals estimate (all samples zero): BSS Eval cannot score it"] * 2
+  assert np.isnan(result["vocals"]["GNSDR"])
+
+
+def test_mir_eval_singular_projection_is_guarded():
+  """mir_eval 0.8.2 names np.linalg.linalg.LinAlgError, gone in NumPy 2.4: a singular system (here one
+  sample) raised AttributeError instead of falling back to least squares."""
+  sdr, sir, sar = metrics.bss_eval(np.ones((2, 1)), np.ones((2, 1)))
+  assert sdr.shape == sir.shape == sar.shape == (2,)
+
+
+def test_evaluate_notes_skipped_clips_in_json_and_markdown(fake_mir1k, tmp_path):
+  vocals, accompaniment = sources(0.6, 9)
+  soundfile.write(fake_mir1k / "Wavfile" / "annar_1_02.wav", np.stack([accompaniment, 0 * vocals], 1), RATE,
+                  subtype="FLOAT")
+  output = tmp_path / "r.json"
+  document = evaluate.evaluate_command(fake_mir1k, method="oracle_irm", output=str(output), workers=1,
+                                       progress=False)
+  on_disk = json.loads(output.read_text())
+  assert on_disk == json.loads(json.dumps(document))
+  assert [row["name"] for row in on_disk["clips"]] == TEST_CLIPS
+  assert on_disk["skipped_clips"] == [{"name": "annar_1_02", "num_samples": len(vocals),
+                                       "skipped": "silent vocals reference (all samples zero): BSS Eval cannot score it"}]
+  assert "1 clip(s) skipped, not in the scores: annar_1_02: silent vocals reference" in output.with_suffix(".md").read_text()
+  assert on_disk["global"]["vocals"]["GNSDR"] > 8
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_directory"])
+def test_bad_output_path_fails_before_the_evaluation(fake_mir1k, tmp_path, monkeypatch, where):
+  """Issue 15, case 16: --output=file/x.json failed only after the whole evaluation."""
+  (tmp_path / "file").write_bytes(b"x")
+  (tmp_path / "dir.json").mkdir()
+  output = tmp_path / "file" / "x.json" if where == "under_a_file" else tmp_path / "dir.json"
+  monkeypatch.setattr(evaluate, "score_estimates", lambda *a, **k: pytest.fail("evaluated before the check"))
+  with pytest.raises(UserError, match="is a file, not a directory" if where == "under_a_file" else "is a directory"):
+    evaluate.evaluate_command(fake_mir1k, method="mixture", output=str(output), workers=1, progress=False)
+  assert (tmp_path / "file").read_bytes() == b"x" and not os.listdir(tmp_path / "dir.json")

@@ -132,6 +132,11 @@ def check_output_file(path):
   path = os.fspath(path)
   if os.path.isdir(path):
     raise UserError(f"{path}: is a directory; name an output file")
+  existing = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UserError(f"{path}: cannot create it: {existing} is a file, not a directory")
   check_output_dir(os.path.dirname(os.path.abspath(path)))
   if os.path.lexists(path) and not os.path.isfile(path):
     raise UserError(f"{path}: exists and is not a regular file")

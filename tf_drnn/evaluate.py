@@ -77,13 +77,23 @@ class AuthorsEstimator:
 
 
 def _estimate_and_score(estimator, clip, gain, estimates=None):
-  """One clip: separate (unless `estimates` are given) at level `gain`, divide back, score."""
+  """One clip: separate (unless `estimates` are given) at level `gain`, divide back, score.
+
+  A clip that cannot be scored (metrics.unscorable: silent source or estimate, too short) comes
+  back as a skipped ClipScore with the reason.
+  """
+  reason = metrics.unscorable((clip.vocals, clip.accompaniment))
+  if reason:
+    return metrics.skipped_clip(clip.name, len(clip.mixture), reason)
   if estimates is None:
     estimates = estimator(clip.name, clip.mixture * gain, clip.vocals * gain, clip.accompaniment * gain)
   vocals_estimate, accompaniment_estimate = (np.asarray(e, np.float32) / gain for e in estimates)
   for estimate in (vocals_estimate, accompaniment_estimate):
     if estimate.shape != clip.mixture.shape:
       raise ValueError(f"{clip.name}: estimate of shape {estimate.shape}, expected {clip.mixture.shape}")
+  reason = metrics.unscorable((vocals_estimate, accompaniment_estimate), what="estimate")
+  if reason:
+    return metrics.skipped_clip(clip.name, len(clip.mixture), reason)
   return metrics.score_clip(clip.name, clip.vocals, clip.accompaniment, vocals_estimate,
                             accompaniment_estimate, clip.mixture)
 
@@ -158,7 +168,7 @@ def _score_in_pool(estimator, clips, gain, workers, separate_in_workers, bar):
     order = []
     for clip in clips:
       order.append(clip.name)
-      if separate_in_workers:
+      if separate_in_workers or metrics.unscorable((clip.vocals, clip.accompaniment)):
         future = pool.submit(_estimate_and_score, estimator, clip, gain)
       else:
         estimates = estimator(clip.name, clip.mixture * gain, clip.vocals * gain, clip.accompaniment * gain)
@@ -258,11 +268,18 @@ def select_tracks(dataset, split=None, clips=None, max_clips=0, only=None):
 
 
 def report(scores, result, info):
-  """The JSON document: run info, global metrics and per-clip scores."""
-  total = sum(s.num_samples for s in scores)
+  """The JSON document: run info, global metrics, per-clip scores and the skipped clips.
+
+  num_clips, total_samples and the G-metrics cover the scored clips; `skipped_clips` lists the
+  others with the reason. G-metrics of no scored clip are null.
+  """
+  scored = [s for s in scores if not s.skipped]
+  total = sum(s.num_samples for s in scored)
   rate = info.get("sample_rate", 16000)
-  return {**info, "num_clips": len(scores), "total_samples": total, "total_seconds": total / rate,
-          "global": result, "clips": [s.as_dict() for s in scores]}
+  result = {source: {k: (None if v != v else v) for k, v in values.items()} for source, values in result.items()}
+  return {**info, "num_clips": len(scored), "total_samples": total, "total_seconds": total / rate,
+          "global": result, "clips": [s.as_dict() for s in scored],
+          "skipped_clips": [s.as_dict() for s in scores if s.skipped]}
 
 
 def markdown_table(document):
@@ -280,10 +297,16 @@ def markdown_table(document):
   lines.append(", ".join(what) + ".")
   lines += ["", f"{document['num_clips']} clips, {document['total_seconds']:.1f} s in total. "
             "BSS Eval v3 (mir_eval), 0 dB mixtures; G-metrics are clip-length-weighted means, dB.", ""]
+  skipped = document.get("skipped_clips", [])
+  if skipped:
+    lines += [f"{len(skipped)} clip(s) skipped, not in the scores: "
+              + "; ".join(f"{row['name']}: {row['skipped']}" for row in skipped) + ".", ""]
+  number = lambda v: "—" if v is None else f"{v:.2f}"
   lines += ["| source | GNSDR | GSIR | GSAR | GSDR |", "|---|---:|---:|---:|---:|"]
   for source in metrics.SOURCES:
     m = g[source]
-    lines.append(f"| {source} | {m['GNSDR']:.2f} | {m['GSIR']:.2f} | {m['GSAR']:.2f} | {m['GSDR']:.2f} |")
+    lines.append(f"| {source} | {number(m['GNSDR'])} | {number(m['GSIR'])} | {number(m['GSAR'])} | "
+                 f"{number(m['GSDR'])} |")
   lines += ["", "## Per clip", "", "| clip | seconds | vocal NSDR | vocal SIR | vocal SAR | "
             "accomp. NSDR | accomp. SIR | accomp. SAR |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
   rate = document.get("sample_rate", 16000)
@@ -324,6 +347,9 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
     raise UserError("--max_clips must be >= 0")
   if not output:
     raise UserError("--output is required")
+  from tf_drnn.atomic import check_output_file
+  check_output_file(output)  # Before the evaluation, not after it.
+  check_output_file(markdown_path(output))
   dataset = MIR1K(data_dir, dev_clips=dev_clips or DEFAULT_DEV_CLIPS)
   clips = list(clips or ())
   authors = None
@@ -413,7 +439,10 @@ def main(argv):
       max_clips=f.max_clips, workers=f.workers, output=f.output, authors_dir=f.authors_dir,
       authors_mask=f.authors_mask, dev_clips=tuple(f.dev_clips), progress=f.progress,
       split_given=f["split"].present, rpca_hop=f.rpca_hop))
-  summary = {source: {k: round(v, 2) for k, v in values.items()} for source, values in document["global"].items()}
+  for row in document["skipped_clips"]:
+    print(f"note: {row['name']} skipped: {row['skipped']}", file=sys.stderr)
+  summary = {source: {k: None if v is None else round(v, 2) for k, v in values.items()}
+             for source, values in document["global"].items()}
   print(json.dumps({"method": document["method"], "num_clips": document["num_clips"], "global": summary}))
   print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
 

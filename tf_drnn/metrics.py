@@ -2,6 +2,9 @@
 
 Conventions of Huang et al. (2014): NSDR = SDR(estimate, reference) - SDR(mixture, reference);
 the G-metrics are means over clips weighted by clip length in samples.
+
+A clip BSS Eval cannot score (a silent source, a silent estimate, fewer samples than its
+distortion filter) is kept as a skipped ClipScore with the reason, and left out of the G-metrics.
 """
 import dataclasses
 import warnings
@@ -9,6 +12,8 @@ import warnings
 import numpy as np
 
 SOURCES = ("vocals", "accompaniment")
+# BSS Eval v3 fits 512-tap distortion filters: a shorter clip has fewer samples than unknowns.
+MIN_SCORED_SAMPLES = 512
 
 
 @dataclasses.dataclass
@@ -20,6 +25,7 @@ class ClipScore:
   sir: tuple
   sar: tuple
   mixture_sdr: tuple
+  skipped: str = None  # Why the clip was not scored (then every score is NaN).
 
   @property
   def nsdr(self):
@@ -27,15 +33,42 @@ class ClipScore:
 
   def as_dict(self):
     row = {"name": self.name, "num_samples": self.num_samples}
+    if self.skipped:
+      return {**row, "skipped": self.skipped}
     for i, source in enumerate(SOURCES):
       row[source] = {"SDR": self.sdr[i], "SIR": self.sir[i], "SAR": self.sar[i],
                      "NSDR": self.nsdr[i], "mixture_SDR": self.mixture_sdr[i]}
     return row
 
 
+def skipped_clip(name, num_samples, reason):
+  """A ClipScore for a clip that was not scored, with the reason."""
+  nan = (float("nan"),) * len(SOURCES)
+  return ClipScore(name, int(num_samples), nan, nan, nan, nan, skipped=reason)
+
+
+def unscorable(sources, what="reference"):
+  """Why BSS Eval cannot score these (vocals, accompaniment) signals [samples], or None."""
+  length = len(sources[0])
+  if length < MIN_SCORED_SAMPLES:
+    return f"too short to score ({length} samples; BSS Eval v3 needs at least {MIN_SCORED_SAMPLES})"
+  for name, signal in zip(SOURCES, sources):
+    if not np.any(signal):
+      return f"silent {name} {what} (all samples zero): BSS Eval cannot score it"
+  return None
+
+
+def _guard_numpy_linalg():
+  """mir_eval 0.8.2 catches `np.linalg.linalg.LinAlgError` (a singular projection system), a name
+  NumPy 2.4 removed: the failure turned into an AttributeError. Give it the name back."""
+  if not hasattr(np.linalg, "linalg"):
+    np.linalg.linalg = np.linalg
+
+
 def bss_eval(references, estimates):
   """BSS Eval v3 without permutation. references, estimates: [sources, samples] -> (sdr, sir, sar)."""
   import mir_eval
+  _guard_numpy_linalg()
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
@@ -56,7 +89,10 @@ def score_clip(name, vocals, accompaniment, vocals_estimate, accompaniment_estim
 
 
 def global_metrics(scores):
-  """Length-weighted means over clips: {source: {GNSDR, GSIR, GSAR, GSDR}} in dB."""
+  """Length-weighted means over the scored clips: {source: {GNSDR, GSIR, GSAR, GSDR}} in dB (NaN if none)."""
+  scores = [s for s in scores if not s.skipped]
+  if not scores:
+    return {source: dict.fromkeys(("GNSDR", "GSIR", "GSAR", "GSDR"), float("nan")) for source in SOURCES}
   weights = np.asarray([s.num_samples for s in scores], np.float64)
   weights = weights / weights.sum()
   result = {}
