@@ -22,7 +22,8 @@ FLAGS = flags.FLAGS
 def define_flags():
   flags.DEFINE_string("model", None, "A .keras model file, or a training model_dir holding model.keras. "
                       "A bundled model's name also works: drnn2 (the default) or drnn2_compact.")
-  flags.DEFINE_string("output", None, "The TFLite file to write (FILE.tflite); the sidecar goes to FILE.json.")
+  flags.DEFINE_string("output", None, "The TFLite file to write (FILE.tflite); the sidecar goes to FILE.json, which may replace only "
+                      "a previous sidecar of the same FILE.tflite. Both are checked before conversion.")
   flags.DEFINE_enum("quantization", "float32", QUANTIZATIONS,
                     "float32: none; float16: float16 weights; dynamic: int8 weights, float activations; "
                     "int8: int8 dense layers calibrated on --data_dir.")
@@ -46,8 +47,7 @@ def export(model, output, quantization, data_dir=None, calibration_frames=2000):
     raise UserError("--calibration_frames must be at least 1")
   from . import convert
   model_path = convert.resolve_model_path(model)
-  if os.path.realpath(output) == os.path.realpath(model_path):
-    raise UserError(f"{output}: would overwrite the input model")
+  convert.check_output_paths(output, model_path)  # Before loading, calibrating and converting.
   audio = None
   if quantization == "int8":
     audio = convert.calibration_audio_from_data_dir(data_dir, calibration_frames)

@@ -436,6 +436,33 @@ def _same_file(a, b):
   return os.path.realpath(os.fspath(a)) == os.path.realpath(os.fspath(b))
 
 
+def check_output_paths(output_path, model_path=None):
+  """Raises UserError, before any conversion, unless FILE.tflite and its sidecar FILE.json can be written.
+
+  FILE.tflite must not be a directory, the input model, or under a file; FILE.json may replace only
+  a previous sidecar of the same FILE.tflite (never, say, a training run's best.json or options.json).
+  """
+  from tf_drnn.atomic import check_output_file
+  output_path = os.fspath(output_path)
+  if not output_path.endswith(".tflite"):
+    raise UserError(f"{output_path}: the output file must end in .tflite")
+  sidecar = sidecar_path(output_path)
+  if model_path is not None and (_same_file(output_path, model_path) or _same_file(sidecar, model_path)):
+    raise UserError(f"{output_path}: would overwrite the input model")
+  check_output_file(output_path)
+  check_output_file(sidecar)
+  if os.path.lexists(sidecar):
+    try:
+      with open(sidecar) as f:
+        previous = json.load(f)
+    except (OSError, ValueError):
+      previous = None
+    if not (isinstance(previous, dict) and previous.get("format") == FORMAT
+            and previous.get("tflite_file") == os.path.basename(output_path)):
+      raise UserError(f"{sidecar}: exists and is not the sidecar of a previous {os.path.basename(output_path)} "
+                      "export; it is kept: choose another --output")
+
+
 def export_tflite(model, output_path, quantization="float32", calibration_magnitudes=None,
                   calibration_audio=None, model_path=None, max_calibration_steps=DEFAULT_CALIBRATION_FRAMES,
                   config=DEFAULT_AUDIO_CONFIG):
@@ -460,10 +487,7 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
   if quantization not in QUANTIZATIONS:
     raise UserError(f"unknown quantization {quantization!r}: choose one of {', '.join(QUANTIZATIONS)}")
   output_path = os.fspath(output_path)
-  if not output_path.endswith(".tflite"):
-    raise UserError(f"{output_path}: the output file must end in .tflite")
-  if model_path is not None and (_same_file(output_path, model_path) or _same_file(sidecar_path(output_path), model_path)):
-    raise UserError(f"{output_path}: would overwrite the input model")
+  check_output_paths(output_path, model_path)
   if quantization == "int8" and calibration_magnitudes is None and calibration_audio is None:
     raise UserError("int8 quantization needs calibration data (--data_dir with MIR-1K)")
 

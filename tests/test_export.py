@@ -355,3 +355,67 @@ def test_evaluate_tflite_needs_an_existing_file(tmp_path):
   from tf_drnn.evaluate import evaluate_command
   with pytest.raises(UserError, match="--method=tflite needs --model=FILE.tflite"):
     evaluate_command(str(tmp_path), method="tflite", model=str(tmp_path / "missing.tflite"))
+
+
+# --- issue 15: the output paths, and non-finite input under LiteRT --------------------------------
+
+@pytest.mark.parametrize("name", ["best", "options"])
+def test_export_never_replaces_a_file_that_is_not_its_sidecar(model_dir, monkeypatch, name):
+  """--output=M/best.tflite wrote its sidecar over the training run's best.json: refused before conversion."""
+  sidecar = model_dir / f"{name}.json"
+  sidecar.write_text('{"step": 1200, "vocals": {"GNSDR": 4.15}}\n')
+  before = {p.name: p.read_bytes() for p in model_dir.iterdir()}
+  monkeypatch.setattr(convert, "load_model", lambda path: pytest.fail("loaded before the check"))
+  with pytest.raises(UserError, match=f"{name}.json: exists and is not the sidecar of a previous {name}.tflite"):
+    cli.export(str(model_dir), str(model_dir / f"{name}.tflite"), "float32")
+  assert {p.name: p.read_bytes() for p in model_dir.iterdir()} == before
+  sidecar.unlink()
+
+
+def test_export_replaces_its_own_previous_sidecar(model, tmp_path):
+  path = tmp_path / "m.tflite"
+  first = convert.export_tflite(model, str(path), "float32")
+  second = convert.export_tflite(model, str(path), "float16")
+  assert first["quantization"] == "float32" and json.loads(path.with_suffix(".json").read_text()) == second
+
+
+def test_export_to_a_directory_or_under_a_file_fails_before_conversion(model, tmp_path, monkeypatch):
+  (tmp_path / "d.tflite").mkdir()
+  (tmp_path / "file").write_bytes(b"x")
+  monkeypatch.setattr(convert, "_write_saved_model", lambda *a: pytest.fail("converted before the check"))
+  with pytest.raises(UserError, match="d.tflite: is a directory"):
+    convert.export_tflite(model, str(tmp_path / "d.tflite"), "float32")
+  with pytest.raises(UserError, match="is a file, not a directory"):
+    convert.export_tflite(model, str(tmp_path / "file" / "m.tflite"), "float32")
+  assert sorted(os.listdir(tmp_path)) == ["d.tflite", "file"] and not os.listdir(tmp_path / "d.tflite")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e30])
+def test_non_finite_block_poisons_the_float_state_until_reset(exported, mixture, bad):
+  """docs/on_device.md: one NaN / Inf / 1e30 block poisons a float32 stream's state for good;
+  resetting the state to zeros recovers (the output then equals a fresh stream's)."""
+  path, sidecar = exported["float32"]
+  runner = _runner(path, "separate_pcm")
+  hop = CONFIG.hop_length
+  blocks = mixture[:len(mixture) // hop * hop].reshape(-1, 1, hop)
+  zeros = np.zeros(runner.get_input_details()["state"]["shape"], np.float32)
+
+  def feed(state, pcm_blocks):
+    outputs = []
+    for block in pcm_blocks:
+      result = runner(pcm=block, state=state)
+      state = result["next_state"]
+      outputs.append(result["vocals"][0])
+    return state, np.concatenate(outputs)
+
+  state, _ = feed(zeros, blocks[:4])
+  broken = blocks[4].copy()
+  broken[0, 100] = bad
+  state, _ = feed(state, [broken])
+  assert not np.all(np.isfinite(state))
+  _, after = feed(state, blocks[5:15])
+  assert not np.any(np.isfinite(after))  # Ten clean blocks later, still all NaN.
+  _, recovered = feed(zeros, blocks[5:15])  # The app resets the state ...
+  _, fresh = feed(np.zeros_like(zeros), blocks[5:15])
+  assert np.all(np.isfinite(recovered))
+  np.testing.assert_array_equal(recovered, fresh)  # ... and the stream is as good as new.
