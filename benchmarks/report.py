@@ -110,6 +110,16 @@ def markdown_table(head, body):
   return "\n".join(lines)
 
 
+def peak_note(machine):
+  """The roofline's peak MAC rates in words: measured through LiteRT, or the NumPy rate and an estimate."""
+  numpy_rate = f"NumPy float32 matmul {machine['matmul_gflops_f32']:.1f} GFLOP/s ({machine['peak_gmacs_f32']:.1f} GMAC/s)"
+  if machine.get("litert_gmacs_int8"):
+    return (f"LiteRT + XNNPACK matmul probe {machine['litert_gmacs_float32']:.1f} GMAC/s float32 and "
+            f"{machine['litert_gmacs_int8']:.1f} GMAC/s int8 (measured; {numpy_rate})")
+  return (f"{numpy_rate}, int8 {machine['peak_gmacs_int8_estimated']:.1f} GMAC/s (estimated as "
+          f"{machine.get('int8_speedup', 2):g}x float32, not measured)")
+
+
 def render_summary(results):
   """summary.md: the table, then the machine, the roofline inputs and the Keras/TF numbers."""
   settings = results.get("settings", {})
@@ -132,10 +142,7 @@ def render_summary(results):
   if machine:
     notes.append(
         f"Roofline: {parameters.get('macs_per_frame', 0) / 1e6:.2f} M MACs and "
-        f"{parameters.get('weights', 0) / 1e6:.2f} M weights per frame; single thread: float32 matmul "
-        f"{machine['matmul_gflops_f32']:.1f} GFLOP/s ({machine['peak_gmacs_f32']:.1f} GMAC/s), int8 "
-        f"{machine['peak_gmacs_int8_estimated']:.1f} GMAC/s (estimated as {machine.get('int8_speedup', 2):g}x float32, "
-        "not measured), "
+        f"{parameters.get('weights', 0) / 1e6:.2f} M weights per frame; single thread: {peak_note(machine)}, "
         f"copy bandwidth {machine['copy_bandwidth_gbs']:.1f} GB/s (256 MB arrays; "
         f"{machine.get('working_set_copy_gbs', float('nan')):.1f} GB/s on a "
         f"{machine.get('working_set_bytes', 0) / 1e6:.0f} MB working set). Weights read per frame: 4 B "

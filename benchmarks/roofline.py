@@ -11,10 +11,12 @@ Work per frame (one call of either signature processes one hop):
 
 Machine (single thread, measured in a fresh process with BLAS limited to one thread):
   bandwidth  NumPy copy of a 256 MB array: (read + written bytes) / time, best of a few.
-  peak       NumPy float32 matmul (1024^3) GFLOP/s -> MACs/s = GFLOP/s / 2.
-             int8 MACs/s is *estimated*, not measured: INT8_SPEEDUP x the float32 rate (int8
-             dot-product instructions do about twice the MACs of float32 FMA per cycle on
-             AVX2 and NEON; more with VNNI / i8mm).
+  peak       measured where the kernels run: one FULLY_CONNECTED ([256, 1024] x [1024, 1024]) in
+             a TFLite file, float32 and int8 x int8, invoked under LiteRT with XNNPACK on one
+             thread (`measure_litert_matmul`). The NumPy float32 matmul (1024^3) GFLOP/s is
+             recorded beside it; only where the LiteRT probe cannot run (no TensorFlow converter)
+             is the peak the NumPy rate, and int8 estimated as INT8_SPEEDUP x that
+             (`peak_estimated` says so).
 
 bound = max(MACs / peak, bytes / bandwidth); a call's multiple = its p50 / bound. Weights that
 fit in the last-level cache (the int8 and dynamic files of the bundled model: 5.6 MB) are not
@@ -65,9 +67,15 @@ def bytes_per_frame(parameters, variant, runtime=True):
 
 
 def peak_macs_per_second(machine, variant):
-  """MACs/s a variant's kernels could reach: measured float32, or the int8 estimate."""
+  """MACs/s a variant's kernels could reach. Where the machine record has the LiteRT probe
+  (:func:`measure_litert_matmul`), its measured float32 or int8 rate; else the NumPy float32
+  rate, and for int8 the INT8_SPEEDUP estimate."""
+  integer = variant in INTEGER_VARIANTS
+  measured = machine.get("litert_gmacs_int8" if integer else "litert_gmacs_float32")
+  if measured:
+    return measured * 1e9
   f32 = machine["matmul_gflops_f32"] * 1e9 / 2
-  return f32 * INT8_SPEEDUP if variant in INTEGER_VARIANTS else f32
+  return f32 * INT8_SPEEDUP if integer else f32
 
 
 def bound(macs, weight_bytes, peak_macs, bandwidth_bytes):
@@ -85,7 +93,8 @@ def variant_roofline(parameters, variant, machine):
   seconds, limit = bound(macs, weight_bytes, peak, machine["copy_bandwidth_gbs"] * 1e9)
   result = {"macs_per_frame": macs, "weight_bytes_per_frame": weight_bytes,
             "stored_weight_bytes": bytes_per_frame(parameters, variant, runtime=False),
-            "peak_gmacs": peak / 1e9, "peak_estimated": variant in INTEGER_VARIANTS,
+            "peak_gmacs": peak / 1e9,
+            "peak_estimated": variant in INTEGER_VARIANTS and not machine.get("litert_gmacs_int8"),
             "bandwidth_gbs": machine["copy_bandwidth_gbs"], "bound_ms": seconds * 1e3, "limited_by": limit}
   # A second, cache-level roof for weights small enough to stay in cache between calls: the
   # copy bandwidth measured on a working set (source + destination) of twice their size.
@@ -144,12 +153,73 @@ _SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREAD
                                          "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
 
 
-def measure_machine(budget_seconds=1.0, working_set_bytes=8 * 1024 * 1024, timeout=120):
+def matmul_tflite(path, quantization, rows=256, size=1024):
+  """Writes a TFLite file holding one matmul [rows, size] x [size, size] (FULLY_CONNECTED, no bias):
+  float32, or int8 weights and activations (full-integer quantization). Needs TensorFlow."""
+  import tensorflow as tf
+  rng = np.random.default_rng(0)
+  kernel = tf.constant((rng.standard_normal((size, size)) / np.sqrt(size)).astype(np.float32))
+
+  @tf.function(input_signature=[tf.TensorSpec([rows, size], tf.float32)])
+  def matmul(x):
+    return tf.matmul(x, kernel)
+
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([matmul.get_concrete_function()], matmul)
+  if quantization == "int8":
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.standard_normal((rows, size)).astype(np.float32)]
+                                                for _ in range(4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+  elif quantization != "float32":
+    raise ValueError(f"quantization must be float32 or int8, got {quantization!r}")
+  with open(path, "wb") as f:
+    f.write(converter.convert())
+  return rows * size * size
+
+
+def time_litert(path, macs, threads=1, budget_seconds=1.0, repeats=50):
+  """GMAC/s of a file's first signature-less Invoke under LiteRT with XNNPACK: best of `repeats`."""
+  import time
+  from tf_drnn_export.litert import make_interpreter
+  interpreter = make_interpreter(path, threads=threads, xnnpack=True)
+  interpreter.allocate_tensors()
+  detail = interpreter.get_input_details()[0]
+  if detail["dtype"] == np.float32:
+    data = np.random.default_rng(1).standard_normal(detail["shape"]).astype(np.float32)
+  else:
+    data = np.random.default_rng(1).integers(-100, 100, detail["shape"]).astype(detail["dtype"])
+  interpreter.set_tensor(detail["index"], data)
+  interpreter.invoke()  # Warm-up: XNNPACK packs the weights on the first call.
+  best, spent = float("inf"), 0.0
+  for _ in range(repeats):
+    start = time.perf_counter()
+    interpreter.invoke()
+    elapsed = time.perf_counter() - start
+    best, spent = min(best, elapsed), spent + elapsed
+    if spent > budget_seconds:
+      break
+  return macs / best / 1e9
+
+
+def measure_litert_matmul(work_dir, threads=1, budget_seconds=1.0):
+  """{"litert_gmacs_float32", "litert_gmacs_int8"}: a large matmul's MAC rate under LiteRT
+  (XNNPACK, `threads` threads), measured on the kernels the exported files use."""
+  rates = {}
+  for quantization in ("float32", "int8"):
+    path = os.path.join(work_dir, f"matmul_probe_{quantization}.tflite")
+    macs = matmul_tflite(path, quantization)
+    rates[f"litert_gmacs_{quantization}"] = time_litert(path, macs, threads, budget_seconds)
+  return rates
+
+
+def measure_machine(budget_seconds=1.0, working_set_bytes=8 * 1024 * 1024, timeout=120, litert_dir=None):
   """Single-thread float32 matmul GFLOP/s, large-copy and working-set-copy bandwidth (GB/s).
 
   Runs in a fresh process so the BLAS thread count can be fixed to one before NumPy loads.
   `working_set_bytes` (source + destination) sized like a model's weights shows the
-  bandwidth from cache when they fit there.
+  bandwidth from cache when they fit there. With `litert_dir` (a scratch folder) the int8 and
+  float32 MAC rates of LiteRT's own kernels are measured too (:func:`measure_litert_matmul`);
+  without it, or if that probe fails, the int8 rate is the INT8_SPEEDUP estimate.
   """
   env = dict(os.environ, **_SINGLE_THREAD)
   completed = subprocess.run([sys.executable, "-c", _MEASURE, str(budget_seconds), str(working_set_bytes // 2)],
@@ -161,7 +231,15 @@ def measure_machine(budget_seconds=1.0, working_set_bytes=8 * 1024 * 1024, timeo
   machine = json.loads(lines[-1])
   machine.update({"peak_gmacs_f32": machine["matmul_gflops_f32"] / 2,
                   "peak_gmacs_int8_estimated": machine["matmul_gflops_f32"] / 2 * INT8_SPEEDUP,
-                  "int8_note": f"int8 MAC rate estimated as {INT8_SPEEDUP:g}x the measured float32 rate, "
-                               "not measured",
                   "int8_speedup": INT8_SPEEDUP, "threads": 1})
+  if litert_dir is not None:
+    try:
+      machine.update(measure_litert_matmul(litert_dir, threads=1, budget_seconds=budget_seconds))
+    except Exception as error:  # No TensorFlow converter here: fall back to the estimate, and say so.
+      machine["litert_probe_error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+  if machine.get("litert_gmacs_int8"):
+    machine["int8_note"] = ("int8 MAC rate measured: an int8 FULLY_CONNECTED [256, 1024] x [1024, 1024] under "
+                            "LiteRT + XNNPACK, one thread")
+  else:
+    machine["int8_note"] = f"int8 MAC rate estimated as {INT8_SPEEDUP:g}x the measured float32 rate, not measured"
   return machine

@@ -286,9 +286,11 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
 
   if "roofline" not in skip:
     def do_roofline():
-      log("roofline: measuring single-thread matmul and copy bandwidth")
+      log("roofline: measuring single-thread matmul (NumPy; LiteRT float32 and int8) and copy bandwidth")
       working_set = roofline.bytes_per_frame(parameters, "int8")
-      machine = roofline.measure_machine(working_set_bytes=max(2 * working_set, 1 << 20))
+      probe_dir = os.path.join(output_dir, "roofline_probe")
+      os.makedirs(probe_dir, exist_ok=True)
+      machine = roofline.measure_machine(working_set_bytes=max(2 * working_set, 1 << 20), litert_dir=probe_dir)
       results["machine"] = machine
       reference = report.reference_config(results)
       for variant, entry in variant_entries.items():

@@ -83,6 +83,31 @@ def test_variant_roofline_uses_the_estimated_int8_rate():
   assert "cache_bound_ms" not in roofline.variant_roofline(parameters, "float32", machine)  # 8 MB: too big
 
 
+def test_variant_roofline_uses_the_measured_litert_rates():
+  parameters = {"macs_per_frame": 2_000_000, "weights": 2_000_000, "biases": 0}
+  machine = {"matmul_gflops_f32": 20.0, "copy_bandwidth_gbs": 1000.0,  # compute-bound on purpose
+             "litert_gmacs_float32": 40.0, "litert_gmacs_int8": 160.0}
+  f32 = roofline.variant_roofline(parameters, "float32", machine)
+  int8 = roofline.variant_roofline(parameters, "int8", machine)
+  assert f32["peak_gmacs"] == pytest.approx(40.0) and int8["peak_gmacs"] == pytest.approx(160.0)
+  assert not int8["peak_estimated"]
+  assert int8["bound_ms"] == pytest.approx(2e6 / 160e9 * 1e3)
+  assert "measured" in report.peak_note(dict(machine, peak_gmacs_f32=10.0))
+
+
+def test_litert_matmul_probe_is_an_int8_matmul(tmp_path):
+  from tf_drnn_export.litert import make_interpreter
+  path = str(tmp_path / "probe.tflite")
+  macs = roofline.matmul_tflite(path, "int8", rows=8, size=64)
+  assert macs == 8 * 64 * 64
+  interpreter = make_interpreter(path)
+  ops = {op["op_name"] for op in interpreter._get_ops_details()}
+  assert "FULLY_CONNECTED" in ops or "BATCH_MATMUL" in ops
+  kernel_types = {t["dtype"] for t in interpreter.get_tensor_details() if len(t["shape"]) == 2}
+  assert np.int8 in kernel_types  # int8 weights and activations inside
+  assert roofline.time_litert(path, macs, repeats=3) > 0
+
+
 def test_mac_count_of_tiny_models_matches_a_hand_count(tiny_model):
   # drnn2, context 3, 3 x 16 units, 513 bins, two heads.
   hand = (3 * 513 * 16) + (16 * 16 + 16 * 16) + (16 * 16) + 2 * (16 * 513)

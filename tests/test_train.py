@@ -175,3 +175,205 @@ def test_bundled_flagfiles_give_the_bundled_models_options():
                if key in parsed and json.loads(json.dumps(parsed[key])) != value}
   # Where and how long it ran (a time budget on the GPU), and how often the JAX trainer saved its state.
   assert differing == {"data_dir", "model_dir", "init_model", "train_steps", "eval_every"}
+
+
+# --- training never starts over on top of a trained model; impossible flags stop before any work ----
+
+def _tiny_options(data_dir, model_dir, **changes):
+  from tf_drnn.train import TrainOptions
+  return TrainOptions(**{**dict(data_dir=data_dir, model_dir=str(model_dir), architecture="drnn2", num_layers=2,
+                                hidden_units=8, batch_size=2, sequence_length=8, warmup_steps=1, eval_every=1,
+                                train_steps=2, circular_shift=4000, jit_compile=False), **changes})
+
+
+def _snapshot(directory):
+  """{relative path: bytes} of every file under `directory`."""
+  files = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      files[os.path.relpath(path, directory)] = open(path, "rb").read()
+  return files
+
+
+@pytest.fixture(scope="module")
+def trained_run(fake_data, tmp_path_factory):
+  """A tiny run trained in this process for 2 steps: model.keras, best.json, training.json,
+  options.json and checkpoints ckpt-1, ckpt-2."""
+  from tf_drnn.train import train
+  model_dir = str(tmp_path_factory.mktemp("trained") / "run")
+  train(_tiny_options(fake_data, model_dir))
+  assert sorted(f for f in os.listdir(os.path.join(model_dir, "checkpoints")) if f.endswith(".index")) == [
+      "ckpt-1.index", "ckpt-2.index"]
+  return model_dir
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path):
+  import shutil
+  return shutil.copytree(trained_run, str(tmp_path / "run"))
+
+
+@pytest.fixture
+def cli(monkeypatch):
+  """Defines tf-drnn-train-jax's flags (tf-drnn-train's and three more) for in-process command lines;
+  parse(*args) returns what absl leaves over (the argv main gets). The flags are removed afterwards."""
+  import logging
+  from absl import flags
+  from tf_drnn import train_jax
+  monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
+  before = set(flags.FLAGS)
+  train_jax.define_flags()
+  yield lambda *args: flags.FLAGS(["tf-drnn-train", *args])
+  flags.FLAGS.unparse_flags()
+  for name in set(flags.FLAGS) - before:
+    delattr(flags.FLAGS, name)
+
+
+def _exit_line(main, argv, capsys):
+  """Runs main(argv); returns (exit code, the lines it wrote to stderr)."""
+  with pytest.raises(SystemExit) as stop:
+    main(argv)
+  return stop.value.code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("tamper,problem", [
+    ("garbage_list", "checkpoints/checkpoint: not a TensorFlow checkpoint list"),
+    ("no_checkpoints", "holds an earlier run (model.keras, best.json, training.json) but no checkpoints/"),
+    ("no_options", "holds an earlier run but no options.json"),
+    ("all_corrupt", "no intact checkpoint to resume from (none of ckpt-1, ckpt-2 can be read)"),
+])
+def test_a_run_that_cannot_be_resumed_is_refused_and_left_as_it_was(fake_data, run_copy, cli, capsys, tamper,
+                                                                     problem):
+  import shutil
+  from tf_drnn import train
+  checkpoints = os.path.join(run_copy, "checkpoints")
+  if tamper == "garbage_list":
+    open(os.path.join(checkpoints, "checkpoint"), "w").write("garbage\n")
+  elif tamper == "no_checkpoints":
+    shutil.rmtree(checkpoints)
+  elif tamper == "no_options":
+    os.remove(os.path.join(run_copy, "options.json"))
+  else:
+    for name in ("ckpt-1.index", "ckpt-2.index"):
+      open(os.path.join(checkpoints, name), "r+b").write(b"\0" * 64)
+  before = _snapshot(run_copy)
+  argv = cli(f"--data_dir={fake_data}", f"--model_dir={run_copy}", "--train_steps=4", *TINY, "--num_layers=2",
+             "--eval_every=1")
+  code, lines = _exit_line(train.main, argv, capsys)
+  assert code == 2 and len(lines) == 1, lines
+  assert lines[0].startswith("error: ") and problem in lines[0] and "--restart" in lines[0] and "--model_dir" in lines[0]
+  assert _snapshot(run_copy) == before  # model.keras, best.json, training.json: byte for byte
+
+
+def test_restart_trains_over_an_earlier_run_from_step_0(fake_data, run_copy, capsys):
+  import shutil
+  from tf_drnn.train import train
+  shutil.rmtree(os.path.join(run_copy, "checkpoints"))
+  train(_tiny_options(fake_data, run_copy, train_steps=1, restart=True))
+  assert "Resuming" not in capsys.readouterr().out
+  assert json.load(open(os.path.join(run_copy, "best.json")))["step"] == 1
+  assert json.load(open(os.path.join(run_copy, "training.json")))["steps"] == 1
+  assert sorted(os.listdir(os.path.join(run_copy, "checkpoints"))) == [
+      "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+
+
+@pytest.mark.parametrize("part,damage", [("data-00000-of-00001", "truncate"), ("index", "garble")])
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(fake_data, run_copy, capsys, caplog, part,
+                                                                    damage):
+  from tf_drnn.train import train
+  path = os.path.join(run_copy, "checkpoints", f"ckpt-2.{part}")
+  data = open(path, "rb").read()
+  open(path, "wb").write(data[:len(data) // 2] if damage == "truncate" else data[:8] + b"\xff" * (len(data) - 8))
+  with caplog.at_level("WARNING", logger="tf_drnn.train"):
+    train(_tiny_options(fake_data, run_copy, train_steps=3))
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "tf_drnn.train"]
+  assert len(warnings) == 1 and "\n" not in warnings[0], warnings
+  assert f"ckpt-2.{part}" in warnings[0] and warnings[0].endswith("falling back to the previous one, ckpt-1")
+  assert "Resuming from checkpoint at step 1" in capsys.readouterr().out
+  assert json.load(open(os.path.join(run_copy, "training.json")))["steps"] == 3
+
+
+def test_options_json_is_written_with_the_first_checkpoint_only(fake_data, tmp_path):
+  from tf_drnn.errors import UserError
+  from tf_drnn.train import checked_tracks, train
+  model_dir = tmp_path / "run"
+  with pytest.raises(UserError, match="no such model file"):  # fails before its first step
+    train(_tiny_options(fake_data, model_dir, init_model=str(tmp_path / "missing.keras")))
+  assert os.listdir(model_dir) == []
+  # An options.json left by such a run (before it was written late) does not block other flags.
+  (model_dir / "options.json").write_text(json.dumps({"architecture": "dnn", "hidden_units": 4}))
+  train_tracks, _ = checked_tracks(_tiny_options(fake_data, model_dir, hidden_units=16))
+  assert len(train_tracks) == 3
+
+
+def test_the_jax_trainer_refuses_a_run_it_cannot_resume(fake_data, run_copy):
+  """A tf-drnn-train run (checkpoints, no state.npz) cannot be resumed by tf-drnn-train-jax."""
+  from tf_drnn.errors import UserError
+  from tf_drnn.train import check_model_dir
+  with pytest.raises(UserError, match=r"holds an earlier run \(model.keras, best.json, training.json, checkpoints/\) "
+                                      r"but no state.npz, which tf-drnn-train-jax resumes from; .*--restart"):
+    check_model_dir(_tiny_options(fake_data, run_copy), trainer="jax")
+  assert check_model_dir(_tiny_options(fake_data, run_copy), trainer="tensorflow") == "resume"
+
+
+@pytest.mark.parametrize("changes,flag", [
+    ({"batch_size": 0}, "batch_size=0"), ({"hidden_units": 0}, "hidden_units=0"), ({"num_layers": 0}, "num_layers=0"),
+    ({"context": 2}, "context=2"), ({"dropout": 1.5}, "dropout=1.5"), ({"dropout": 1.0}, "dropout=1.0"),
+    ({"sequence_length": 0}, "sequence_length=0"), ({"eval_every": 0}, "eval_every=0"),
+    ({"train_steps": -5}, "train_steps=-5"), ({"train_steps": 0}, "train_steps=0"),
+    ({"learning_rate": 0.0}, "learning_rate=0.0"), ({"learning_rate": float("nan")}, "learning_rate=nan"),
+    ({"warmup_steps": -1}, "warmup_steps=-1"), ({"clip_norm": -1.0}, "clip_norm=-1.0"),
+    ({"remix_probability": 1.5}, "remix_probability=1.5"), ({"circular_shift": -1}, "circular_shift=-1"),
+    ({"speed_factors": (1.1, 0.0)}, "speed_factors=1.1,0.0"), ({"level_range_db": -3.0}, "level_range_db=-3.0"),
+    ({"discriminative_weight": 1.0}, "discriminative_weight=1.0"), ({"seed": -1}, "seed=-1"),
+    ({"architecture": "drnn3", "num_layers": 2}, "num_layers=2"), ({"architecture": "lstm"}, "architecture=lstm"),
+])
+def test_impossible_options_name_their_flag(tmp_path, changes, flag):
+  from tf_drnn.errors import UserError
+  from tf_drnn.train import check_options
+  check_options(_tiny_options("data", tmp_path / "run"))  # the tiny options themselves are fine
+  with pytest.raises(UserError) as error:
+    check_options(_tiny_options("data", tmp_path / "run", **changes))
+  assert str(error.value).startswith(f"--{flag}: ") and "\n" not in str(error.value)
+
+
+def test_a_file_is_no_model_dir(tmp_path):
+  from tf_drnn.errors import UserError
+  from tf_drnn.train import check_options
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(UserError, match="is a file, not a folder"):
+    check_options(_tiny_options("data", tmp_path / "file"))
+  with pytest.raises(UserError, match=f"{tmp_path / 'file'} is a file, not a folder"):
+    check_options(_tiny_options("data", tmp_path / "file" / "run"))
+
+
+def test_restart_refuses_to_discard_its_own_init_model(tmp_path):
+  from tf_drnn.errors import UserError
+  from tf_drnn.train import check_options
+  with pytest.raises(UserError, match="--init_model=.*is the model that --restart discards"):
+    check_options(_tiny_options("data", tmp_path / "run", restart=True, init_model=str(tmp_path / "run")))
+
+
+@pytest.mark.parametrize("trainer", ["tf_drnn.train", "tf_drnn.train_jax"])
+@pytest.mark.parametrize("args,message", [
+    (["--train_steps=-5"], "error: --train_steps=-5: must be a whole number of at least 1"),
+    (["--batch_size=0"], "error: --batch_size=0: must be a whole number of at least 1"),
+    (["--random_shift", "false"], "error: unexpected argument 'false': this command takes flags only"),
+])
+def test_command_line_errors_are_one_line_before_tensorflow_loads(cli, capsys, monkeypatch, tmp_path, trainer,
+                                                                   args, message):
+  import importlib
+  from tf_drnn import cli_util
+  monkeypatch.setattr(cli_util, "import_tensorflow_quietly", lambda: pytest.fail("TensorFlow loaded first"))
+  argv = cli("--data_dir=/nonexistent/mir1k", f"--model_dir={tmp_path / 'run'}", *args)
+  code, lines = _exit_line(importlib.import_module(trainer).main, argv, capsys)
+  assert code == 2 and len(lines) == 1 and lines[0].startswith(message), lines
+  assert not os.path.exists(tmp_path / "run")
+
+
+def test_jax_only_flags_are_checked(tmp_path):
+  from tf_drnn.errors import UserError
+  from tf_drnn.train_jax import train_jax
+  with pytest.raises(UserError, match=r"^--max_seconds=-1: must be at least 0"):
+    train_jax(_tiny_options("data", tmp_path / "run"), max_seconds=-1)

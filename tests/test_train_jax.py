@@ -99,3 +99,33 @@ def test_importing_the_jax_trainer_leaves_the_backend_alone():
   out = subprocess.run([sys.executable, "-c", "import os, tf_drnn.train_jax; print(os.environ.get('KERAS_BACKEND'))"],
                        cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
   assert out.stdout.strip() == "None", out.stderr[-1000:]
+
+
+@pytest.mark.skipif(not HAS_JAX, reason="needs JAX (pip install jax): the trainer for machines without TensorFlow")
+def test_jax_state_falls_back_to_the_previous_one_and_never_starts_over(tmp_path):
+  data = write_fake_mir1k(str(tmp_path / "mir1k"))
+  model_dir = tmp_path / "run"
+  tiny = [f"--data_dir={data}", f"--model_dir={model_dir}", "--hidden_units=8", "--num_layers=2", "--batch_size=2",
+          "--sequence_length=8", "--warmup_steps=1", "--eval_every=1", "--circular_shift=4000"]
+  failed = _jax_train(tiny + ["--train_steps=1", f"--init_model={tmp_path / 'missing'}"])
+  assert failed.returncode == 2 and not os.path.exists(model_dir / "options.json")  # stopped before a state
+  first = _jax_train(tiny + ["--train_steps=2"])
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert os.path.exists(model_dir / "state.previous.npz")  # step 1's state, beside step 2's
+  (model_dir / "state.npz").write_bytes(b"garbage")
+  second = _jax_train(tiny + ["--train_steps=3"])
+  assert second.returncode == 0, second.stderr[-2000:]
+  assert "Resuming from step 1" in second.stdout
+  warnings = [line for line in second.stderr.splitlines() if "cannot be read" in line]
+  assert len(warnings) == 1 and f"{model_dir / 'state.npz'} cannot be read" in warnings[0]
+  assert warnings[0].endswith("falling back to state.previous.npz")
+  assert json.load(open(model_dir / "training.json"))["steps"] == 3
+  os.remove(model_dir / "state.npz")
+  os.remove(model_dir / "state.previous.npz")
+  before = {name: (model_dir / name).read_bytes() for name in ("model.keras", "training.json", "options.json")}
+  refused = _jax_train(tiny + ["--train_steps=4"])
+  assert refused.returncode == 2
+  last = refused.stderr.strip().splitlines()[-1]
+  assert last.startswith(f"error: {model_dir}: holds an earlier run") and "--restart" in last
+  assert "Traceback" not in refused.stderr
+  assert {name: (model_dir / name).read_bytes() for name in before} == before

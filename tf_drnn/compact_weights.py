@@ -1,7 +1,7 @@
 """Trained runs as one small file: int8 weights (per output channel) plus the run's JSON records.
 
-For moving models off a machine with a small transfer budget (e.g. a lent GPU whose results
-come back through a size-limited folder): a 3 x 1000 DRNN-2 packs into about 5.6 MB
+For moving models off a machine with a small transfer budget (e.g. a remote GPU machine whose
+results come back through a size-limited folder): a 3 x 1000 DRNN-2 packs into about 5.6 MB
 instead of 22 MB. Unpacking rebuilds the model from its options.json with the dequantized
 weights (each weight within half a step, 1/254 of its output channel's largest magnitude).
 

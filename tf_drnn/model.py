@@ -16,23 +16,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from tf_drnn.choices import ARCHITECTURES, OUTPUT_FORMATS
+from tf_drnn.choices import OUTPUT_FORMATS, recurrent_layer_indices
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 _PACKAGE = "tf_drnn"
-
-
-def recurrent_layer_indices(architecture, num_layers):
-  """1-based indices of the hidden layers that recur, e.g. drnn2 -> (2,), srnn -> all."""
-  if architecture not in ARCHITECTURES:
-    raise ValueError(f"unknown architecture {architecture!r}: choose one of {', '.join(ARCHITECTURES)}")
-  if architecture == "dnn":
-    return ()
-  if architecture == "srnn":
-    return tuple(range(1, num_layers + 1))
-  k = int(architecture[len("drnn"):])
-  if k > num_layers:
-    raise ValueError(f"architecture {architecture!r} needs at least {k} hidden layers, got {num_layers}")
-  return (k,)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -7,13 +7,18 @@ Writes into MODEL_DIR:
                      (the same record as tf-drnn-train-jax writes; tf_drnn.reproduce reads it)
   checkpoints/       model + optimizer + step, to resume a killed run with the same flags
   logs/              TensorBoard scalars (loss, learning rate, input-pipeline share, dev GNSDR)
-  options.json       the options of the run, checked on resume
+  options.json       the options of the run (written with its first checkpoint), checked on resume
+
+It never trains over an earlier run it cannot resume (a model.keras without checkpoints, say):
+that stops with one line, unless --restart (TrainOptions.restart) discards the earlier run.
 """
 import dataclasses
 import json
 import logging
 import math
+import numbers
 import os
+import re
 import time
 
 from tf_drnn.atomic import write_json
@@ -56,6 +61,7 @@ class TrainOptions:
   speed_factors: tuple = ()
   seed: int = 0
   init_model: str = ""
+  restart: bool = False
   strategy: str = "default"
   eval_every: int = 500
   jit_compile: bool = True
@@ -96,21 +102,205 @@ def warm_start(model, init_model):
   model.set_weights(source.get_weights())
 
 
-def checked_tracks(options):
+def checked_tracks(options, trainer="tensorflow"):
   """(train tracks, dev tracks) of the options' dataset, after the checks every trainer makes
-  (clips found, a known architecture, the same options as the run being resumed)."""
-  from tf_drnn import model as model_lib
+  (possible option values, clips found, a model_dir this `trainer` may train in: see
+  :func:`check_model_dir`). Nothing is written but the model_dir itself (and, with --restart,
+  the earlier run's files are removed)."""
+  check_options(options)
   dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
   train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")
   if not train_tracks:
     raise UserError(f"{options.data_dir}: no training clips found")
   try:
-    model_lib.recurrent_layer_indices(options.architecture, options.num_layers)
-  except ValueError as error:
-    raise UserError(str(error)) from None
-  os.makedirs(options.model_dir, exist_ok=True)
-  _check_resume_options(options.model_dir, options)
+    os.makedirs(options.model_dir, exist_ok=True)
+  except OSError as error:
+    raise UserError(f"--model_dir={options.model_dir}: cannot create it ({error.strerror})") from None
+  check_model_dir(options, trainer)
   return train_tracks, dev_tracks
+
+
+def require(flag, value, ok, requirement):
+  """Raises a UserError "--flag=value: requirement" unless `ok` (a flag value checked before any work)."""
+  if not ok:
+    shown = ",".join(str(v) for v in value) if isinstance(value, (tuple, list)) else value
+    raise UserError(f"--{flag}={shown}: {requirement}")
+
+
+def _is_int(value):
+  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value):
+  return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_options(options):
+  """Raises a UserError naming the first flag whose value (or combination) cannot train.
+
+  Pure Python: both trainers call it before TensorFlow or JAX loads.
+  """
+  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS, TARGETS, recurrent_layer_indices
+  o = options
+  require("model_dir", o.model_dir, bool(o.model_dir), "name the folder for the model and checkpoints")
+  require("model_dir", o.model_dir, not os.path.exists(o.model_dir) or os.path.isdir(o.model_dir),
+          "is a file, not a folder")
+  parent = os.path.dirname(os.path.abspath(o.model_dir))
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  require("model_dir", o.model_dir, os.path.isdir(parent), f"{parent} is a file, not a folder")
+  for flag, names in (("architecture", ARCHITECTURES), ("output_format", OUTPUT_FORMATS), ("loss", LOSSES),
+                      ("target", TARGETS), ("strategy", STRATEGIES)):
+    require(flag, getattr(o, flag), getattr(o, flag) in names, f"choose one of {', '.join(names)}")
+  for flag in ("num_layers", "hidden_units", "train_steps", "batch_size", "sequence_length", "eval_every"):
+    value = getattr(o, flag)
+    require(flag, value, _is_int(value) and value >= 1, "must be a whole number of at least 1")
+  for flag in ("warmup_steps", "circular_shift"):
+    value = getattr(o, flag)
+    require(flag, value, _is_int(value) and value >= 0, "must be a whole number of at least 0")
+  require("context", o.context, o.context in (1, 3, 5) and _is_int(o.context), "must be 1, 3 or 5 frames")
+  try:
+    recurrent_layer_indices(o.architecture, o.num_layers)
+  except ValueError as error:
+    require("num_layers", o.num_layers, False, f"{error} (--architecture={o.architecture})")
+  require("dropout", o.dropout, _is_number(o.dropout) and 0 <= o.dropout < 1, "must be in [0, 1)")
+  require("discriminative_weight", o.discriminative_weight,
+          _is_number(o.discriminative_weight) and 0 <= o.discriminative_weight < 1,
+          "must be in [0, 1) (from 1 on, the objective rewards estimates that grow without bound)")
+  require("learning_rate", o.learning_rate, _is_number(o.learning_rate) and o.learning_rate > 0,
+          "must be a number above 0")
+  for flag in ("clip_norm", "level_range_db"):
+    value = getattr(o, flag)
+    require(flag, value, _is_number(value) and value >= 0, "must be a number of at least 0 (0: none)")
+  require("remix_probability", o.remix_probability,
+          _is_number(o.remix_probability) and 0 <= o.remix_probability <= 1, "must be in [0, 1]")
+  require("speed_factors", o.speed_factors, all(_is_number(f) and f > 0 for f in o.speed_factors),
+          "speed factors must be positive numbers")
+  require("seed", o.seed, _is_int(o.seed) and 0 <= o.seed < 2 ** 31, "must be a whole number in [0, 2^31)")
+  if o.restart and o.init_model:
+    inside = os.path.realpath(o.init_model)
+    inside = os.path.dirname(inside) if inside.endswith(".keras") else inside
+    require("init_model", o.init_model, inside != os.path.realpath(o.model_dir),
+            "is the model that --restart discards: copy it elsewhere first")
+
+
+def check_arguments(argv):
+  """Refuses what absl leaves over after the flags: `--random_shift false` is --random_shift
+  (on) and a stray argument `false`."""
+  extra = argv[1:]
+  if extra:
+    raise UserError(f"unexpected argument{'s' * (len(extra) > 1)} {' '.join(repr(a) for a in extra)}: "
+                    "this command takes flags only (a boolean flag is written --name, --noname or --name=false)")
+
+
+# What an earlier run leaves in a model_dir (options.json alone is not a run: a run that stopped
+# before its first checkpoint may have left one, and it is rewritten at the next first checkpoint).
+_RUN_FILES = ("model.keras", "best.json", "training.json", "state.npz", "state.previous.npz")
+RESTART_CHOICE = "to keep it, train into a new --model_dir; to train over it from step 0, add --restart"
+
+
+def check_model_dir(options, trainer="tensorflow"):
+  """Whether the `trainer` ("tensorflow": checkpoints/; "jax": state.npz) starts afresh in the
+  model_dir ("new") or resumes the run there ("resume", the model options being the same).
+
+  An earlier run that this trainer cannot resume (a model.keras without checkpoints, an unreadable
+  checkpoint list, no options.json) is a UserError: training never starts over on top of it,
+  unless options.restart, which removes that run's files first.
+  """
+  model_dir = options.model_dir
+  earlier = [name for name in _RUN_FILES if os.path.exists(os.path.join(model_dir, name))]
+  checkpoint_dir = os.path.join(model_dir, "checkpoints")
+  if os.path.isdir(checkpoint_dir) and os.listdir(checkpoint_dir):
+    earlier.append("checkpoints/")
+  if not earlier:
+    return "new"
+  if options.restart:
+    _discard_run(model_dir)
+    log.info("--restart: removed the earlier run in %s (%s)", model_dir, ", ".join(earlier))
+    return "new"
+  if trainer == "jax":
+    if not any(os.path.exists(os.path.join(model_dir, n)) for n in ("state.npz", "state.previous.npz")):
+      raise UserError(f"{model_dir}: holds an earlier run ({', '.join(earlier)}) but no state.npz, "
+                      f"which tf-drnn-train-jax resumes from; {RESTART_CHOICE}")
+  elif "checkpoints/" not in earlier:
+    raise UserError(f"{model_dir}: holds an earlier run ({', '.join(earlier)}) but no checkpoints/ "
+                    f"to resume it from; {RESTART_CHOICE}")
+  else:
+    checkpoint_paths(checkpoint_dir)
+  if not os.path.exists(os.path.join(model_dir, "options.json")):
+    raise UserError(f"{model_dir}: holds an earlier run but no options.json, so the options it was trained "
+                    f"with are unknown; put its options.json back to resume it, or {RESTART_CHOICE}")
+  _check_resume_options(model_dir, options)
+  return "resume"
+
+
+_CHECKPOINT_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths): "(.*)"$|'
+                              r'^(all_model_checkpoint_timestamps|last_preserved_timestamp): [0-9.e+-]+$')
+
+
+def checkpoint_paths(checkpoint_dir):
+  """The checkpoints that `checkpoint_dir/checkpoint` lists, oldest first.
+
+  A missing or unreadable list, or one naming no checkpoint on disk, is a UserError (TensorFlow
+  would warn and start from step 0).
+  """
+  path = os.path.join(checkpoint_dir, "checkpoint")
+  problem = None
+  try:
+    with open(path, errors="replace") as f:
+      matches = [_CHECKPOINT_LINE.match(line.strip()) for line in f if line.strip()]
+  except OSError as error:
+    matches, problem = [], error.strerror.lower()
+  if problem is None and (not matches or not all(matches)):
+    problem = "not a TensorFlow checkpoint list"
+  listed = [m.group(2) for m in matches if m and m.group(1) == "all_model_checkpoint_paths"] or [
+      m.group(2) for m in matches if m and m.group(1) == "model_checkpoint_path"]
+  paths = [p if os.path.isabs(p) else os.path.join(checkpoint_dir, p) for p in listed]
+  if problem is None and not any(os.path.exists(p + ".index") for p in paths):
+    problem = f"none of the checkpoints it lists ({', '.join(listed) or 'none'}) is there"
+  if problem:
+    raise UserError(f"{path}: {problem}, so the run in {os.path.dirname(checkpoint_dir)} cannot be "
+                    f"resumed; {RESTART_CHOICE}")
+  return paths
+
+
+def restore_intact_checkpoint(checkpoint, checkpoint_dir):
+  """Restores the newest checkpoint of `checkpoint_dir` that reads back whole; returns its path,
+  or None where there is none. A corrupt one (truncated or garbled .index or .data) is logged in
+  one line and the previous one is tried; if none is intact, a UserError."""
+  import tensorflow as tf
+  if not os.path.exists(os.path.join(checkpoint_dir, "checkpoint")):
+    return None
+  paths = checkpoint_paths(checkpoint_dir)
+  for i, path in enumerate(reversed(paths)):
+    try:
+      checkpoint.restore(path).expect_partial()
+      return path
+    except (tf.errors.OpError, IndexError, ValueError) as error:
+      reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+      files = ", ".join(os.path.basename(f) for f in sorted(tf.io.gfile.glob(path + ".*")))
+      later = (f"falling back to the previous one, {os.path.basename(paths[-2 - i])}"
+               if i + 1 < len(paths) else "and no earlier checkpoint is left")
+      log.warning("checkpoint %s cannot be read (%s: %s); %s", path, files or "no files", reason, later)
+  raise UserError(f"{checkpoint_dir}: no intact checkpoint to resume from (none of "
+                  f"{', '.join(os.path.basename(p) for p in paths)} can be read); {RESTART_CHOICE}")
+
+
+def _discard_run(model_dir):
+  """Removes the files of an earlier run from model_dir (--restart): its model, records, options,
+  state, checkpoints (the chief's and any worker's) and TensorBoard event files."""
+  import glob
+  paths = [os.path.join(model_dir, name) for name in _RUN_FILES + ("options.json",)]
+  for checkpoint_dir in [os.path.join(model_dir, "checkpoints")] + glob.glob(
+      os.path.join(model_dir, ".worker-*", "checkpoints")):
+    paths += glob.glob(os.path.join(checkpoint_dir, "checkpoint")) + glob.glob(
+        os.path.join(checkpoint_dir, "ckpt-*"))
+  paths += glob.glob(os.path.join(model_dir, "logs", "events.out.tfevents.*"))
+  for path in paths:
+    try:
+      os.remove(path)
+    except FileNotFoundError:  # Another worker of the same run removed it first.
+      pass
 
 
 def training_sources(train_tracks, speed_factors=()):
@@ -126,6 +316,7 @@ def training_sources(train_tracks, speed_factors=()):
 
 
 def _check_resume_options(model_dir, options):
+  """Refuses to resume a run whose options.json has other model options than `options`."""
   path = os.path.join(model_dir, "options.json")
   if os.path.exists(path):
     with open(path) as f:
@@ -187,8 +378,6 @@ def train(options: TrainOptions):
   is_chief = _is_chief(strategy)
   work_dir = options.model_dir if is_chief else os.path.join(
       options.model_dir, f".worker-{strategy.cluster_resolver.task_id}")
-  if is_chief:
-    write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
 
   keras.utils.set_random_seed(options.seed)
   log.info("loading %d training clips, %d dev clips", len(train_tracks), len(dev_tracks))
@@ -209,11 +398,12 @@ def train(options: TrainOptions):
 
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best_dev=best_dev,
                                    trained_seconds=trained_seconds)
-  manager = tf.train.CheckpointManager(checkpoint, os.path.join(work_dir, "checkpoints"), max_to_keep=2)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).expect_partial()
+  checkpoint_dir = os.path.join(work_dir, "checkpoints")
+  resumed_from = restore_intact_checkpoint(checkpoint, checkpoint_dir)  # Before anything is written.
+  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
+  if resumed_from:
     log.info("resuming from %s at step %d (best dev vocal GNSDR so far %.2f dB)",
-             manager.latest_checkpoint, int(step.numpy()), float(best_dev.numpy()))
+             resumed_from, int(step.numpy()), float(best_dev.numpy()))
     print(f"Resuming from checkpoint at step {int(step.numpy())}", flush=True)
   elif options.init_model:
     warm_start(model, options.init_model)
@@ -252,18 +442,29 @@ def train(options: TrainOptions):
       write_json(os.path.join(work_dir, "training.json"), training_record(
           "keras-tensorflow", int(step.numpy()), options.train_steps, seconds_before + seconds_now, hardware))
 
+  options_written = []
+
+  def save_checkpoint(number):
+    """manager.save; the session's first also writes options.json (chief only) just before it, so a
+    run that stops before its first checkpoint leaves no options.json behind."""
+    if is_chief and not options_written:
+      write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
+      options_written.append(True)
+    manager.save(checkpoint_number=number)
+
   def evaluate_dev():
     if not dev_tracks:
       return None
     _, result = evaluate_tracks(lambda mix: offline_estimates(model, mix), dev_tracks)
     return result
 
-  if options.init_model and int(step.numpy()) == 0 and dev_tracks:
+  if options.init_model and not resumed_from and dev_tracks:
     # The starting model is the one to beat: score it as step 0 and keep it until something is better.
     result = evaluate_dev()
     best_dev.assign(result["vocals"]["GNSDR"])
     print(f"step 0 ({options.init_model}): dev vocal GNSDR {result['vocals']['GNSDR']:.2f} dB", flush=True)
     keep_best(0, result, 0.0)
+    save_checkpoint(0)  # model.keras is there now: a rerun must find a checkpoint to resume.
 
   writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
   progress = keras.utils.Progbar(options.train_steps, stateful_metrics=["loss", "input_share"],
@@ -306,11 +507,11 @@ def train(options: TrainOptions):
         best_result = result
         keep_best(current, result, time.time() - started)
       record_training(time.time() - started)
-      manager.save(checkpoint_number=current)
+      save_checkpoint(current)
   seconds = time.time() - started
   record_training(seconds)
   if int(step.numpy()) > start_step:
-    manager.save(checkpoint_number=int(step.numpy()))
+    save_checkpoint(int(step.numpy()))
   log.info("trained steps %d..%d in %.0f s; input pipeline share %.1f%%", start_step,
            int(step.numpy()), seconds, 100 * input_time / max(input_time + compute_time, 1e-9))
   return best_result
@@ -403,6 +604,9 @@ def define_flags():
   flags.DEFINE_string("init_model", defaults.init_model,
                       "Start from this trained model's weights (a .keras file, model_dir or bundled name, "
                       "e.g. drnn2) instead of a random initialization: fine-tuning.")
+  flags.DEFINE_bool("restart", defaults.restart,
+                    "Discard the earlier run in --model_dir (model, records, checkpoints) and train from "
+                    "step 0. Without it, a model_dir that holds a run which cannot be resumed is refused.")
   flags.DEFINE_enum("strategy", defaults.strategy, STRATEGIES,
                     "default: one device (GPU if present); mirrored: all local GPUs (or CPUs); "
                     "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG.")
@@ -428,11 +632,20 @@ def options_from_flags():
   return TrainOptions(**kwargs)
 
 
-def main(argv):
-  del argv
-  from tf_drnn.cli_util import run_guarded
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+def checked_command_line(argv):
+  """The TrainOptions of the parsed flags, after the checks that need no TensorFlow (no stray
+  arguments, possible values): a UserError otherwise."""
+  check_arguments(argv)
   options = options_from_flags()
+  check_options(options)
+  return options
+
+
+def main(argv):
+  from tf_drnn.cli_util import import_tensorflow_quietly, run_guarded
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+  options = run_guarded(lambda: checked_command_line(argv))
+  import_tensorflow_quietly()
   result = run_guarded(lambda: train(options))
   if result:
     print(json.dumps({"best_dev": result}, indent=2))
@@ -440,7 +653,7 @@ def main(argv):
 
 def run():
   from tf_drnn.cli_util import run_app
-  run_app(define_flags, main)
+  run_app(define_flags, main, import_tensorflow=False)  # main imports it after checking the flags
 
 
 if __name__ == "__main__":

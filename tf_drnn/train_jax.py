@@ -8,9 +8,11 @@ runs through TensorFlow's separation path): the model of the last step is kept, 
 `tf-drnn-evaluate` scores it wherever TensorFlow is.
 
 Writes into MODEL_DIR: model.keras (float32), training.json (steps, seconds, hardware),
-options.json, state.npz (weights, optimizer and step every --eval_every steps: a killed
-run resumes from it with the same flags). `--init_model` starts from a trained model's
-weights (not scored as step 0 here, unlike tf-drnn-train: the last step is kept).
+options.json (with the first state.npz), state.npz (weights, optimizer and step every
+--eval_every steps: a killed run resumes from it with the same flags; the one before is kept as
+state.previous.npz, the fallback when state.npz cannot be read). A model_dir holding a run it
+cannot resume is refused in one line unless --restart. `--init_model` starts from a trained
+model's weights (not scored as step 0 here, unlike tf-drnn-train: the last step is kept).
 """
 import dataclasses
 import json
@@ -22,7 +24,8 @@ import time
 
 from tf_drnn.atomic import atomic_output, write_json
 from tf_drnn.errors import UserError
-from tf_drnn.train import TrainOptions, checked_tracks, training_record, training_sources, warm_start
+from tf_drnn.train import (TrainOptions, check_options, checked_tracks, require, training_record,
+                            training_sources, warm_start)
 
 log = logging.getLogger("tf_drnn.train_jax")
 
@@ -64,6 +67,9 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
       rate): a run that fills a time budget on a machine of unknown speed, or shared.
       training.json records the steps trained.
   """
+  check_options(options)
+  for flag, value in (("max_seconds", max_seconds), ("scan_unroll", scan_unroll), ("fit_seconds", fit_seconds)):
+    require(flag, value, value >= 0, "must be at least 0 (0: off)")
   import keras
   if keras.backend.backend() != "jax":
     raise UserError(f"tf_drnn.train_jax needs KERAS_BACKEND=jax (Keras runs on {keras.backend.backend()!r})")
@@ -78,8 +84,7 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   if options.strategy != "default":
     raise UserError("tf_drnn.train_jax trains on one device: use --strategy=default")
   started = time.time()
-  train_tracks, _ = checked_tracks(options)
-  write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
+  train_tracks, _ = checked_tracks(options, trainer="jax")
 
   keras.utils.set_random_seed(options.seed)
   sources, statistics_sources = training_sources(train_tracks, options.speed_factors)
@@ -96,13 +101,13 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   loss_fn = DiscriminativeLoss(options.loss, options.discriminative_weight)
 
   state_path = os.path.join(options.model_dir, "state.npz")
+  previous_path = os.path.join(options.model_dir, "state.previous.npz")
   step, seconds_before = 0, 0.0
-  if os.path.exists(state_path):
-    with np.load(state_path) as state:
-      for prefix, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
-        for i, variable in enumerate(variables):
-          variable.assign(state[f"{prefix}_{i}"])
-      step, seconds_before = int(state["step"]), float(state["seconds"])
+  resumed = load_state(model, optimizer, [state_path, previous_path])
+  saved_step = None  # The step of the intact state.npz on disk, if any (the one to keep as previous).
+  if resumed:
+    step, seconds_before, resumed_path = resumed
+    saved_step = step if resumed_path == state_path else None
     print(f"Resuming from step {step}", flush=True)
   elif options.init_model:
     warm_start(model, options.init_model)
@@ -135,12 +140,23 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
     for variable, value in zip(optimizer.variables, optimizer_state):
       variable.assign(value)
 
+  options_written = []
+
   def save_state(seconds):
+    """Writes state.npz atomically; an intact one of an earlier step becomes state.previous.npz.
+    The session's first also writes options.json just before it: a run that stops sooner leaves none."""
+    nonlocal saved_step
+    if not options_written:
+      write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
+      options_written.append(True)
+    if saved_step is not None and saved_step < step:
+      os.replace(state_path, previous_path)
     write_back()
     arrays = {f"model_{i}": np.asarray(v.value) for i, v in enumerate(model.variables)}
     arrays.update({f"optimizer_{i}": np.asarray(v.value) for i, v in enumerate(optimizer.variables)})
     with atomic_output(state_path) as tmp, open(tmp, "wb") as f:
       np.savez(f, step=step, seconds=seconds, **arrays)
+    saved_step = step
 
   batches = prefetch(numpy_pipeline.batches(
       sources, options.batch_size, options.sequence_length, options.circular_shift,
@@ -189,14 +205,40 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   return summary
 
 
+def load_state(model, optimizer, paths):
+  """Assigns the variables of the first of `paths` (state.npz, then state.previous.npz) that reads
+  back whole; returns (step, seconds, that path), or None where none exists. One that cannot be read is
+  logged in one line and the next is tried; if none can be read, a UserError."""
+  import zipfile
+  import numpy as np
+  existing = [p for p in paths if os.path.exists(p)]
+  for i, path in enumerate(existing):
+    try:
+      with np.load(path) as state:
+        for prefix, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
+          for j, variable in enumerate(variables):
+            variable.assign(state[f"{prefix}_{j}"])
+        return int(state["step"]), float(state["seconds"]), path
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+      reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+      later = (f"falling back to {os.path.basename(existing[i + 1])}" if i + 1 < len(existing)
+               else "and no earlier state is left")
+      log.warning("%s cannot be read (%s); %s", path, reason, later)
+  if existing:
+    from tf_drnn.train import RESTART_CHOICE
+    raise UserError(f"{os.path.dirname(existing[0])}: no intact state to resume from (none of "
+                    f"{', '.join(os.path.basename(p) for p in existing)} can be read); {RESTART_CHOICE}")
+  return None
+
+
 def main(argv):
-  del argv
   from absl import flags
   from tf_drnn.cli_util import run_guarded
-  from tf_drnn.train import options_from_flags
+  from tf_drnn.train import checked_command_line
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
   values = flags.FLAGS
-  result = run_guarded(lambda: train_jax(options_from_flags(), values.max_seconds, values.scan_unroll,
+  options = run_guarded(lambda: checked_command_line(argv))
+  result = run_guarded(lambda: train_jax(options, values.max_seconds, values.scan_unroll,
                                          values.fit_seconds))
   if result:
     print(json.dumps(result, indent=2))
