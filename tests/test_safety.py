@@ -52,7 +52,7 @@ def temporaries(root):
 def run_separate(capsys, model, paths, output_dir, **flags):
   """tf-drnn-separate's main (with its interrupt handling) -> (exit status, stdout, error lines, stderr)."""
   values = types.SimpleNamespace(model=model, output_dir=str(output_dir), binary_mask=False, subtype=None,
-                                 overwrite=False)
+                                 overwrite=False, high_band=None)
   for key, value in flags.items():
     setattr(values, key, value)
   main = cli_util.interruptible(lambda argv: separate.main(argv, values))

@@ -104,34 +104,46 @@ class Separator:
       Keras model from :func:`tf_drnn.model.build_model`.
     binary_mask: Use a binary instead of the soft time-frequency mask.
     block_frames: STFT hops processed per model call (memory vs. call overhead).
+    high_band: How the band the model does not see (above its Nyquist, at input rates over
+      the model's) is split: "average" (default), "hold" or "accompaniment"; see
+      tf_drnn.fullband.HIGH_BAND_RULES.
   """
 
-  def __init__(self, model=None, binary_mask=False, block_frames=512, config=DEFAULT_AUDIO_CONFIG):
+  def __init__(self, model=None, binary_mask=False, block_frames=512, config=DEFAULT_AUDIO_CONFIG,
+               high_band=None):
+    from tf_drnn import fullband
     self.model = load_model(model)
     self.binary_mask = binary_mask
     self.config = config
     self.block_samples = block_frames * config.hop_length
+    self.high_band = fullband.check_rule(high_band or fullband.DEFAULT_HIGH_BAND)
     self._streams = {}
 
-  def stream(self, channels):
-    """(PcmStream, compiled step) for a channel count; built once and reused."""
-    if channels not in self._streams:
+  def stream(self, channels, with_masks=False):
+    """(PcmStream, compiled step) for a channel count; built once and reused.
+
+    with_masks: the step is PcmStream.separate_with_masks (also returns the masks).
+    """
+    if (channels, with_masks) not in self._streams:
       import tensorflow as tf
       from tf_drnn.streaming import PcmStream
-      stream = PcmStream(self.model, channels, self.binary_mask, self.config)
-      step = tf.function(stream.__call__, input_signature=[
+      stream = (self._streams[channels, False][0] if (channels, False) in self._streams
+                else PcmStream(self.model, channels, self.binary_mask, self.config))
+      step = tf.function(stream.separate_with_masks if with_masks else stream.__call__, input_signature=[
           tf.TensorSpec([channels, self.block_samples], tf.float32),
           tf.TensorSpec([1, stream.state_size], tf.float32)], reduce_retracing=True)
-      self._streams[channels] = (stream, step)
-    return self._streams[channels]
+      self._streams[channels, with_masks] = (stream, step)
+    return self._streams[channels, with_masks]
 
   def separate(self, waveform, sample_rate):
     """waveform [samples] or [samples, channels] at `sample_rate` Hz -> {"vocals", "accompaniment"}.
 
-    Outputs have the input's shape and rate. Stereo input is separated with a mask
-    computed from the channel mean and applied to each channel.
+    Outputs have the input's shape and rate, and add up to the input; at rates above the
+    model's, the band it does not see is split by `high_band` (tf_drnn.fullband). Stereo
+    input is separated with a mask computed from the channel mean and applied to each channel.
     """
-    from tf_drnn.audio import fit_length, resample
+    from tf_drnn.audio import fit_length
+    from tf_drnn.fullband import FullBandRunner
     waveform = np.asarray(waveform, np.float32)
     if waveform.ndim not in (1, 2) or waveform.shape[0] == 0:
       raise ValueError(f"waveform must be [samples] or [samples, channels], got shape {waveform.shape}")
@@ -139,13 +151,11 @@ class Separator:
       raise ValueError("waveform contains NaN or infinite samples")
     _check_waveform_limits(waveform)
     multichannel = waveform.reshape(len(waveform), -1)
-    at_model_rate = resample(multichannel, sample_rate, self.config.sample_rate)
-    runner = BlockRunner(self, at_model_rate.shape[1])
-    stems = runner.process(at_model_rate) + runner.finish()
-    stems = [s[:len(at_model_rate)] for s in _split_stems(stems, runner)]
+    runner = FullBandRunner(self, sample_rate, multichannel.shape[1])
+    parts = [runner.process(multichannel), runner.finish()]
     result = {}
-    for name, stem in zip(STEMS, stems):
-      stem = fit_length(resample(stem, self.config.sample_rate, sample_rate), len(waveform))
+    for i, name in enumerate(STEMS):
+      stem = fit_length(np.concatenate([part[i] for part in parts]), len(waveform))
       result[name] = stem.reshape(waveform.shape)
     return result
 
@@ -168,23 +178,20 @@ def _check_waveform_limits(waveform):
     raise ValueError(f"waveform has {waveform.shape[1]} channels; at most {MAX_CHANNELS} are supported")
 
 
-def _split_stems(stems, runner):
-  """BlockRunner output [(vocals, accompaniment), ...] -> (vocals, accompaniment) [samples, channels]."""
-  if not stems:
-    return [np.zeros((0, runner.channels), np.float32)] * 2
-  return [np.concatenate([s[i] for s in stems]) for i in range(2)]
-
-
 class BlockRunner:
   """Feeds samples at the model rate through a PcmStream in fixed blocks, trimming the latency.
 
   process(samples [n, channels]) and finish() return lists of (vocals, accompaniment)
-  arrays [m, channels], aligned with the input (latency removed).
+  arrays [m, channels], aligned with the input (latency removed). with_masks: also keep
+  each offline frame's vocal mask and mixture magnitude, in order, for take_masks().
   """
 
-  def __init__(self, separator, channels):
+  def __init__(self, separator, channels, with_masks=False):
     self.channels = channels
-    self.stream, self.step = separator.stream(channels)
+    self.with_masks = with_masks
+    self.stream, self.step = separator.stream(channels, with_masks)
+    self._masks, self._magnitudes = [], []
+    self.preroll_frames = self.stream.delay  # mask rows before offline frame 0
     self.block = separator.block_samples
     self.state = self.stream.initial_state()
     self.pending = np.zeros((0, channels), np.float32)
@@ -192,8 +199,23 @@ class BlockRunner:
     self.consumed = 0
     self.emitted = 0
 
+  def take_masks(self):
+    """(vocal mask, magnitude) [frames, bins] of the offline frames since the last call."""
+    bins = self.stream.frames.num_bins
+    masks = np.concatenate(self._masks) if self._masks else np.zeros((0, bins), np.float32)
+    magnitudes = np.concatenate(self._magnitudes) if self._magnitudes else np.zeros((0, bins), np.float32)
+    self._masks, self._magnitudes = [], []
+    return masks, magnitudes
+
   def _run(self, block):
-    vocals, accompaniment, self.state = self.step(block.T, self.state)
+    if self.with_masks:
+      vocals, accompaniment, self.state, mask, magnitude = self.step(block.T, self.state)
+      skip = min(self.preroll_frames, len(mask))
+      self.preroll_frames -= skip
+      self._masks.append(np.asarray(mask)[skip:])
+      self._magnitudes.append(np.asarray(magnitude)[skip:])
+    else:
+      vocals, accompaniment, self.state = self.step(block.T, self.state)
     out = [np.asarray(vocals).T, np.asarray(accompaniment).T]
     skip = min(self.to_skip, len(out[0]))
     self.to_skip -= skip
@@ -332,25 +354,19 @@ def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
 
 def _separate_blocks(separator, path, info, writers, progress):
   import soundfile
-  import soxr
   from tf_drnn.audio import check_samples
-  model_rate = separator.config.sample_rate
+  from tf_drnn.fullband import FullBandRunner
   channels, rate, total = info.channels, info.samplerate, info.frames
   writers.open(rate, channels)
-  runner = BlockRunner(separator, channels)
-  to_model = soxr.ResampleStream(rate, model_rate, channels, dtype="float32", quality="HQ")
-  from_model = soxr.ResampleStream(model_rate, rate, 2 * channels, dtype="float32", quality="HQ")
+  runner = FullBandRunner(separator, rate, channels)
   written = 0
   any_sound = False
 
-  def emit(outputs, last=False):
+  def emit(stems):
     nonlocal written
-    stacked = (np.concatenate([np.concatenate([v, a], axis=1) for v, a in outputs])
-               if outputs else np.zeros((0, 2 * channels), np.float32))
-    back = from_model.resample_chunk(stacked, last=last) if rate != model_rate else stacked
-    back = back[:max(total - written, 0)]
-    writers.write([back[:, :channels], back[:, channels:]])
-    written += len(back)
+    stems = [stem[:max(total - written, 0)] for stem in stems]
+    writers.write(stems)
+    written += len(stems[0])
 
   read_block = max(rate * 10, 1)
   try:
@@ -358,8 +374,7 @@ def _separate_blocks(separator, path, info, writers, progress):
       for block in f.blocks(blocksize=read_block, dtype="float32", always_2d=True):
         check_samples(path, block)
         any_sound = any_sound or bool(np.any(block))
-        resampled = to_model.resample_chunk(block) if rate != model_rate else block
-        emit(runner.process(resampled))
+        emit(runner.process(block))
         if progress is not None:
           progress(len(block))
   except AudioFileError:
@@ -368,9 +383,7 @@ def _separate_blocks(separator, path, info, writers, progress):
     raise AudioFileError(path, f"corrupt audio ({str(error).splitlines()[0][:120]})") from None
   if not any_sound:
     raise AudioFileError(path, "silent audio (all samples are zero)")
-  tail = to_model.resample_chunk(np.zeros((0, channels), np.float32), last=True) if rate != model_rate else None
-  outputs = runner.process(tail) if tail is not None and len(tail) else []
-  emit(outputs + runner.finish(), last=True)
+  emit(runner.finish())
   if written < total:
     pad = np.zeros((total - written, channels), np.float32)
     writers.write([pad, pad])
@@ -460,6 +473,10 @@ def define_flags():
                       "an unknown one, or one the output format cannot hold, is an error.")
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs, both stems together or neither (an input "
                     "of the run is never overwritten).")
+  from tf_drnn.fullband import DEFAULT_HIGH_BAND, HIGH_BAND_RULES
+  flags.DEFINE_enum("high_band", DEFAULT_HIGH_BAND, list(HIGH_BAND_RULES),
+                    "How the band above the model's 8 kHz is split at higher input rates: "
+                    + "; ".join(f"{k}: {v}" for k, v in HIGH_BAND_RULES.items()) + ".")
   flags.mark_flag_as_required("output_dir")
 
 
@@ -475,7 +492,8 @@ def main(argv, values=None):
     sys.exit(2)
   values = values or flags.FLAGS
   run_guarded(lambda: plan_outputs(paths, values.output_dir, values.overwrite, values.subtype))
-  separator = run_guarded(lambda: Separator(values.model, binary_mask=values.binary_mask))
+  separator = run_guarded(lambda: Separator(values.model, binary_mask=values.binary_mask,
+                                            high_band=values.high_band))
   failures = 0
   interactive = sys.stderr.isatty()  # progress bars for people, clean lines for logs
   for path in tqdm(paths, desc="files", unit="file", disable=len(paths) < 2 or not interactive):

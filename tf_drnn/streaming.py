@@ -125,6 +125,16 @@ class PcmStream:
     return tf.zeros([1, self.state_size], tf.float32)
 
   def __call__(self, pcm, state):
+    vocals, accompaniment, next_state, _, _ = self.separate_with_masks(pcm, state)
+    return vocals, accompaniment, next_state
+
+  def separate_with_masks(self, pcm, state):
+    """Like __call__, plus what the mask was computed from, per frame of this call:
+    (vocals, accompaniment, next_state, vocal_mask [n, bins], magnitude [n, bins]).
+
+    Row i, counted over every call of a stream, is the offline frame t = i - delay (rows with
+    t < 0 are pre-roll); magnitude is |STFT| of the channel mean.
+    """
     from tf_drnn.separate import masks_from_magnitudes
     hop, n_fft, c, delay = self.hop, self.config.n_fft, self.channels, self.delay
     bins, stems = self.frames.num_bins, self.inverse_stems
@@ -143,6 +153,7 @@ class PcmStream:
     magnitude = tf.sqrt(mono_real * mono_real + mono_imag * mono_imag)  # [delay + steps, bins]
     sources, next_model_state = self.frames(magnitude[None, delay:], model_state)
     masks = masks_from_magnitudes(sources[0], magnitude[:steps], self.binary_mask)  # [steps, 2, bins]
+    vocal_mask = masks[:, 0]
     masks = tf.transpose(masks, [1, 0, 2])[:stems, None]  # [stems, 1, steps, bins]
     time_frames = inverse_rfft(masks * real[:, :steps], masks * imag[:, :steps], n_fft) * self.window
     # Overlap-add: block j = second half of frame j - 1 (or the saved tail) + first half of frame j.
@@ -157,4 +168,4 @@ class PcmStream:
     if delay:
       next_state.append(tf.reshape(tf.stack([real[:, steps:], imag[:, steps:]]), [1, -1]))
     next_state += [next_model_state, tf.reshape(halves[:, :, steps], [1, -1])]
-    return vocals, accompaniment, tf.concat(next_state, axis=-1)
+    return vocals, accompaniment, tf.concat(next_state, axis=-1), vocal_mask, magnitude[:steps]
