@@ -401,7 +401,11 @@ def define_flags():
   flags.DEFINE_string("model", None, "Trained model: a .keras file or a training model_dir holding "
                       "model.keras, or a bundled model's name (drnn2, the default, or drnn2_compact); with --method=tflite, a .tflite file from "
                       "tf-drnn-export, streamed hop by hop through its separate_pcm signature under LiteRT.")
-  flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/).")
+  flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/), or the --dataset's folder.")
+  from tf_drnn.data import DATASETS
+  flags.DEFINE_enum("dataset", "mir1k", list(DATASETS), "Dataset layout. mir1k: 0 dB remixes at 16 kHz, "
+                    "BSS Eval v3. musdb18hq, stems: each song as released, at its own rate and channels, "
+                    "BSS Eval v4 in 1-s windows (museval) and whole-song G-metrics (tf_drnn.evaluate_multitrack).")
   flags.DEFINE_enum("split", "test", ["train", "dev", "test"], "Dataset split to score.")
   flags.DEFINE_list("clips", [], "Score these clips (any split) instead of --split; "
                     f"'{AUTHORS_CLIPS}' = the clips the paper's authors released separations of.")
@@ -434,6 +438,8 @@ def main(argv):
     print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
     sys.exit(2)
   f = flags.FLAGS
+  if f.dataset != "mir1k":
+    return _main_multitrack(f)
   document = run_guarded(lambda: evaluate_command(
       f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips, gain_db=f.gain_db,
       max_clips=f.max_clips, workers=f.workers, output=f.output, authors_dir=f.authors_dir,
@@ -444,6 +450,20 @@ def main(argv):
   summary = {source: {k: None if v is None else round(v, 2) for k, v in values.items()}
              for source, values in document["global"].items()}
   print(json.dumps({"method": document["method"], "num_clips": document["num_clips"], "global": summary}))
+  print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
+
+
+def _main_multitrack(f):
+  """main for --dataset=musdb18hq|stems (tf_drnn.evaluate_multitrack)."""
+  from tf_drnn.cli_util import run_guarded
+  from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
+  mir1k_only = [name for name in ("gain_db", "authors_dir", "authors_mask", "rpca_hop") if f[name].present]
+  document = run_guarded(lambda: evaluate_multitrack_command(
+      f.dataset, f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips,
+      max_clips=f.max_clips, output=f.output, dev_clips=tuple(f.dev_clips) if f["dev_clips"].present else None,
+      progress=f.progress, mir1k_only=mir1k_only))
+  print(json.dumps({"method": document["method"], "dataset": f.dataset, "num_tracks": document["num_tracks"],
+                    "museval": document["museval"], "global": document["global"]}))
   print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
 
 

@@ -1,12 +1,15 @@
 """Datasets behind one interface (:class:`tf_drnn.data.base.SeparationDataset`).
 
-A new layout (e.g. MUSDB18-HQ-style stem folders resampled to 16 kHz) is a reader class
-with `tracks(split)` plus one line in DATASETS; training and evaluation code stay as they are.
+A new layout is a reader class with `tracks(split)` plus one line in DATASETS; training and
+evaluation code stay as they are. mir1k: MIR-1K's own layout (`mir1k.py`); musdb18hq and stems:
+multitrack collections, one folder of stems per song (`multitrack.py`).
 """
 import importlib
 
 # Name -> "module:Class"; the class takes (data_dir, dev_clips=...).
-DATASETS = {"mir1k": "tf_drnn.data.mir1k:MIR1K"}
+DATASETS = {"mir1k": "tf_drnn.data.mir1k:MIR1K",
+            "musdb18hq": "tf_drnn.data.multitrack:MUSDB18HQ",
+            "stems": "tf_drnn.data.multitrack:StemsFolders"}
 
 
 def load_dataset(name, data_dir, dev_clips):

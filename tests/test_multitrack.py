@@ -1,0 +1,344 @@
+"""Multitrack collections: MUSDB18-HQ and stems-folder readers, bad collections, BSS Eval v4,
+training and evaluating end to end on tiny collections the tests write (44.1 kHz stereo)."""
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import REPO, sung_like_mixture
+from tf_drnn.bss_eval_v4 import bss_eval_v4
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+from tf_drnn.data import load_dataset
+from tf_drnn.data.multitrack import MUSDB18HQ, MUSDB_VALIDATION, StemsFolders, read_native
+from tf_drnn.errors import UserError
+
+RATE = 44100
+SECONDS = 1.5
+MUSDB_TRAIN = [MUSDB_VALIDATION[0], "Artist A - Song One", "Artist B - Song Two"]
+MUSDB_TEST = ["Artist C - Song Three", "Artist D - Song Four"]
+
+
+def stereo_stems(seed, seconds=SECONDS, rate=RATE):
+  """{stem: float32 [samples, 2]}: a voice panned left of centre and three accompaniment stems."""
+  vocals, accompaniment = sung_like_mixture(seconds, rate, seed=seed)
+  rng = np.random.default_rng(seed)
+  t = np.arange(len(vocals)) / rate
+  bass = 0.2 * np.sin(2 * np.pi * (55 + 5 * seed) * t).astype(np.float32)
+  drums = (0.1 * rng.standard_normal(len(t)) * np.exp(-20 * (t % 0.5))).astype(np.float32)
+  pan = lambda x, left, right: np.stack([left * x, right * x], axis=1)
+  return {"vocals": pan(vocals, 1.0, 0.7), "drums": pan(drums, 0.8, 1.0), "bass": pan(bass, 1.0, 1.0),
+          "other": pan(accompaniment, 0.6, 1.0)}
+
+
+def write_song(folder, stems, rate=RATE, mixture=True, extension="wav"):
+  os.makedirs(folder, exist_ok=True)
+  for name, signal in stems.items():
+    soundfile.write(os.path.join(folder, f"{name}.{extension}"), signal, rate, subtype="FLOAT")
+  if mixture:
+    soundfile.write(os.path.join(folder, f"mixture.{extension}"), sum(stems.values()), rate, subtype="FLOAT")
+
+
+def write_musdb(root):
+  for split, names in (("train", MUSDB_TRAIN), ("test", MUSDB_TEST)):
+    for i, name in enumerate(names):
+      write_song(os.path.join(root, split, name), stereo_stems(i + 10 * (split == "test")))
+  return root
+
+
+def write_stems_collection(root):
+  """train/: two songs with differently named stems (a mono FLAC guitar among them, 48 kHz);
+  test/: one song at 22.05 kHz without a mixture file."""
+  for i, song in enumerate(("Song A", "Song B")):
+    stems = stereo_stems(i, rate=48000)
+    stems = {"vocals": stems["vocals"], "keys": stems["other"], "rhythm": stems["drums"] + stems["bass"]}
+    write_song(os.path.join(root, "train", song), stems, rate=48000, mixture=False)
+    soundfile.write(os.path.join(root, "train", song, "guitar.flac"), 0.05 * stems["keys"][:, 0], 48000)
+  stems = stereo_stems(5, rate=22050)
+  write_song(os.path.join(root, "test", "Song C"), {"vocals": stems["vocals"], "band": stems["other"]},
+             rate=22050, mixture=False)
+  return root
+
+
+@pytest.fixture(scope="module")
+def musdb_dir(tmp_path_factory):
+  return write_musdb(str(tmp_path_factory.mktemp("musdb18hq")))
+
+
+@pytest.fixture(scope="module")
+def stems_dir(tmp_path_factory):
+  return write_stems_collection(str(tmp_path_factory.mktemp("stems")))
+
+
+# --- readers ------------------------------------------------------------------------------------
+
+def test_musdb_splits_and_standard_validation_tracks(musdb_dir):
+  dataset = load_dataset("musdb18hq", musdb_dir, None)
+  assert isinstance(dataset, MUSDB18HQ)
+  assert dataset.clip_names("train") == sorted(MUSDB_TRAIN[1:])
+  assert dataset.clip_names("dev") == [MUSDB_VALIDATION[0]]  # the one of musdb's 14 present
+  assert dataset.clip_names("test") == sorted(MUSDB_TEST)
+  # --dev_clips names songs instead; the trainers' MIR-1K default list means "the layout's own".
+  other = load_dataset("musdb18hq", musdb_dir, ["Artist A - Song One"])
+  assert other.clip_names("dev") == ["Artist A - Song One"]
+  assert load_dataset("musdb18hq", musdb_dir, ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09")
+                      ).clip_names("dev") == [MUSDB_VALIDATION[0]]
+  with pytest.raises(UserError, match="--dev_clips: no song 'Nobody - Nothing' among the training songs"):
+    load_dataset("musdb18hq", musdb_dir, ["Nobody - Nothing"]).tracks("train")
+
+
+def test_musdb_training_sources_are_model_rate_mono_channel_mean(musdb_dir):
+  track = load_dataset("musdb18hq", musdb_dir, None).tracks("test")[0]
+  stems = stereo_stems(10)  # MUSDB_TEST[0] sorts first
+  vocals, accompaniment = track.sources()
+  rate = DEFAULT_AUDIO_CONFIG.sample_rate
+  assert vocals.dtype == np.float32 and vocals.shape == accompaniment.shape == (int(SECONDS * rate),)
+  from tf_drnn.audio import resample
+  np.testing.assert_allclose(vocals, resample(stems["vocals"].mean(1), RATE, rate), atol=1e-5)
+  expected = resample((stems["drums"] + stems["bass"] + stems["other"]).mean(1), RATE, rate)
+  np.testing.assert_allclose(accompaniment, expected, atol=1e-5)
+  mixture, native_vocals, native_accompaniment, native_rate = track.native()
+  assert native_rate == RATE and mixture.shape == (int(SECONDS * RATE), 2)
+  np.testing.assert_array_equal(native_vocals, stems["vocals"])
+  np.testing.assert_allclose(mixture, native_vocals + native_accompaniment, atol=1e-6)
+
+
+def test_stems_folder_any_names_rates_and_channels(stems_dir):
+  dataset = load_dataset("stems", stems_dir, ["Song B"])
+  assert isinstance(dataset, StemsFolders)
+  assert (dataset.clip_names("train"), dataset.clip_names("dev"), dataset.clip_names("test")) == (
+      ["Song A"], ["Song B"], ["Song C"])
+  song_a = dataset.songs("train")[0]
+  assert [os.path.basename(p) for p in song_a.accompaniment] == ["guitar.flac", "keys.wav", "rhythm.wav"]
+  mixture, vocals, accompaniment, rate = read_native(song_a)
+  stems = stereo_stems(0, rate=48000)
+  guitar = soundfile.read(song_a.accompaniment[0], dtype="float32")[0]
+  expected = stems["other"] + stems["drums"] + stems["bass"] + 0.05 * stems["other"][:, :1]
+  assert rate == 48000 and mixture.shape == (int(SECONDS * 48000), 2)
+  np.testing.assert_allclose(accompaniment, stems["other"] + stems["drums"] + stems["bass"] + guitar[:, None],
+                             atol=1e-6)  # the mono guitar is spread over both channels
+  np.testing.assert_allclose(accompaniment, expected, atol=1e-4)
+  np.testing.assert_allclose(mixture, vocals + accompaniment, atol=1e-6)  # no mixture file: the sum
+  vocals_16k, _ = dataset.tracks("test")[0].sources()
+  assert len(vocals_16k) == int(SECONDS * DEFAULT_AUDIO_CONFIG.sample_rate)
+
+
+def test_flat_stems_folder_is_train_and_test(tmp_path):
+  write_song(str(tmp_path / "One"), {"vocals": stereo_stems(0)["vocals"], "band": stereo_stems(0)["other"]})
+  dataset = StemsFolders(str(tmp_path))
+  assert dataset.clip_names("train") == dataset.clip_names("test") == ["One"]
+  with pytest.raises(UserError, match="no song folders found"):
+    StemsFolders(str(tmp_path / "One")).tracks("train")
+
+
+# --- bad collections: every case named on one line; the song skipped or the reader stopped -------
+
+def _bad_song(folder, case):
+  stems = stereo_stems(3)
+  if case == "no vocals":
+    del stems["vocals"]
+  elif case == "different lengths":
+    stems["bass"] = stems["bass"][:-100]
+  elif case == "silent vocals":
+    stems["vocals"] = np.zeros_like(stems["vocals"])
+  elif case == "missing stem":
+    del stems["drums"]
+  write_song(folder, stems, mixture=False)
+  if case == "different rates":
+    soundfile.write(os.path.join(folder, "bass.wav"), stems["bass"][::2], RATE // 2)
+  elif case == "unreadable":
+    with open(os.path.join(folder, "other.wav"), "wb") as f:
+      f.write(b"RIFF not really a wave file")
+  elif case == "empty file":
+    open(os.path.join(folder, "drums.wav"), "wb").close()
+
+
+@pytest.mark.parametrize("case,problem", [
+    ("no vocals", "no vocals stem (vocals.<ext>)"),
+    ("missing stem", "missing accompaniment stem(s) drums.wav"),
+    ("different lengths", "stems of different lengths (vocals.wav 66150 samples, drums.wav 66150 samples, "
+                          "bass.wav 66050 samples, other.wav 66150 samples)"),
+    ("different rates", "stems at different sample rates (vocals.wav 44100 Hz, drums.wav 44100 Hz, "
+                        "bass.wav 22050 Hz, other.wav 44100 Hz)"),
+    ("silent vocals", "silent vocal stem vocals.wav (peak below -80 dBFS)"),
+    ("unreadable", "other.wav: corrupt or unsupported audio"),
+    ("empty file", "drums.wav: empty file (0 bytes)"),
+])
+def test_bad_song_is_skipped_with_one_line(tmp_path, capsys, case, problem):
+  root = write_musdb(str(tmp_path / "musdb"))
+  bad = os.path.join(root, "test", "Zed - Broken")
+  _bad_song(bad, case)
+  dataset = MUSDB18HQ(root)
+  assert dataset.clip_names("test") == sorted(MUSDB_TEST)  # the others are all still there
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 2, lines
+  assert lines[0].startswith(f"warning: {bad}") and problem in lines[0] and lines[0].endswith("; song skipped")
+  assert lines[1] == f"warning: {os.path.join(root, 'test')}: skipped 1 of 3 songs (named above)"
+  assert [folder for folder, _ in dataset.skipped] == [bad]
+
+
+def test_stems_folder_without_accompaniment_or_with_silent_accompaniment(tmp_path, capsys):
+  stems = stereo_stems(0)
+  write_song(str(tmp_path / "train" / "Solo"), {"vocals": stems["vocals"]})
+  write_song(str(tmp_path / "train" / "Quiet band"), {"vocals": stems["vocals"], "band": 1e-5 * stems["other"]})
+  write_song(str(tmp_path / "train" / "Good"), {"vocals": stems["vocals"], "band": stems["other"]})
+  assert StemsFolders(str(tmp_path)).clip_names("train") == ["Good"]
+  err = capsys.readouterr().err
+  assert "Solo: no accompaniment stems (audio files besides vocals and mixture); song skipped" in err
+  assert "Quiet band: silent accompaniment (every stem's peak is below -80 dBFS); song skipped" in err
+  assert "skipped 2 of 3 songs" in err
+
+
+def test_unusable_collections_stop_with_an_error(tmp_path):
+  with pytest.raises(UserError, match="data directory does not exist"):
+    MUSDB18HQ(str(tmp_path / "missing"))
+  (tmp_path / "flat").mkdir()
+  with pytest.raises(UserError, match=r"not a MUSDB18-HQ folder \(no train/ or test/ folder\)"):
+    MUSDB18HQ(str(tmp_path / "flat"))
+
+
+# --- BSS Eval v4 -----------------------------------------------------------------------------------
+
+def _v4_signals():
+  """2 sources, 3.4 s at 8 kHz, stereo; the vocals silent for the first second (a NaN window)."""
+  rng = np.random.default_rng(0)
+  rate = 8000
+  n = int(3.4 * rate)
+  t = np.arange(n) / rate
+  vocals = np.stack([np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.7 * t)),
+                     0.5 * np.sin(2 * np.pi * 660 * t)], 1)
+  vocals[:rate] = 0
+  accompaniment = 0.3 * rng.standard_normal((n, 2))
+  references = np.stack([vocals, accompaniment])
+  estimates = np.stack([vocals + 0.3 * accompaniment + 0.05 * rng.standard_normal((n, 2)),
+                        accompaniment + 0.2 * vocals + 0.02 * rng.standard_normal((n, 2))])
+  return references, estimates, rate
+
+
+# museval 0.4.1, museval.metrics.bss_eval(references, estimates, window=8000, hop=8000,
+# framewise_filters=False, bsseval_sources_version=False) on _v4_signals(): rows SDR, ISR, SIR, SAR;
+# [source][window].
+MUSEVAL_REFERENCE = [
+    [[np.nan, 15.57529, 13.575841], [np.nan, 7.60156, 9.549894]],
+    [[np.nan, 27.742887, 45.976394], [np.nan, 27.644793, 28.133974]],
+    [[np.nan, 16.952669, 14.698997], [np.nan, 7.81742, 9.869136]],
+    [[np.nan, 22.321122, 20.170706], [np.nan, 24.657378, 24.118003]]]
+
+
+def test_bss_eval_v4_matches_museval():
+  references, estimates, rate = _v4_signals()
+  scores = bss_eval_v4(references, estimates, rate, rate)
+  for ours, theirs in zip(scores, MUSEVAL_REFERENCE):
+    np.testing.assert_allclose(ours, np.array(theirs, float), atol=1e-4)  # NaN where museval has NaN
+  assert np.isnan(scores[0][:, 0]).all() and np.isfinite(scores[0][:, 1:]).all()
+  # SDR (images) is the plain signal-to-error ratio of each window.
+  v, e = references[0, rate:2 * rate], estimates[0, rate:2 * rate]
+  assert scores[0][0, 1] == pytest.approx(10 * np.log10(np.sum(v ** 2) / np.sum((e - v) ** 2)))
+
+
+def test_bss_eval_v4_whole_signal_is_mir_eval_images():
+  import mir_eval
+  references, estimates, rate = _v4_signals()
+  references[0, :rate] = 0.01  # mir_eval wants no silent sample sums; keep the vocals non-silent
+  windowed, whole = bss_eval_v4(references, estimates, rate, whole=True)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)  # bss_eval_images: deprecated in mir_eval 0.8
+    reference = mir_eval.separation.bss_eval_images(references, estimates, compute_permutation=False)
+  for ours, theirs in zip(whole, reference[:4]):  # sdr, isr, sir, sar
+    np.testing.assert_allclose(ours, np.ravel(theirs), atol=1e-5)
+  assert windowed[0].shape == (2, 3)  # 3 whole seconds of 3.4: museval drops the tail
+  np.testing.assert_allclose(bss_eval_v4(references, estimates, None)[2][:, 0], whole[2], atol=1e-9)
+
+
+# --- training and evaluation end to end -------------------------------------------------------------
+
+TINY = ["--hidden_units=8", "--num_layers=2", "--train_steps=2", "--eval_every=2", "--sequence_length=8",
+        "--batch_size=2", "--warmup_steps=1", "--jit_compile=false"]
+
+
+def _check_document(document, names, channels=2):
+  """Per-song medians and G-metrics, consistent with each other."""
+  from tf_drnn.evaluate_multitrack import METRICS, SOURCES
+  assert [row["name"] for row in document["tracks"]] == names and document["num_tracks"] == len(names)
+  for row in document["tracks"]:
+    assert row["channels"] == channels
+    for source in SOURCES:
+      assert set(row[source]) == set(METRICS) | {"windows", "track"}
+      assert row[source]["windows"] == int(row["seconds"])  # 1-s windows, the tail dropped
+      track = row[source]["track"]
+      assert track["NSDR"] == pytest.approx(track["SDR"] - track["mixture_SDR"])
+  weights = np.array([row["seconds"] for row in document["tracks"]])
+  for source in SOURCES:
+    assert document["museval"][source]["SDR"] == pytest.approx(
+        np.median([row[source]["SDR"] for row in document["tracks"]]))
+    assert document["global"][source]["GNSDR"] == pytest.approx(
+        np.dot(weights, [row[source]["track"]["NSDR"] for row in document["tracks"]]) / weights.sum())
+
+
+def test_train_and_evaluate_musdb18hq_end_to_end(musdb_dir, tmp_path):
+  """tf-drnn-train --dataset=musdb18hq: a tiny model (dev = the validation track), then evaluated
+  at 44.1 kHz stereo with tf-drnn-evaluate --dataset=musdb18hq."""
+  model_dir = str(tmp_path / "run")
+  env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+  result = subprocess.run([sys.executable, "-m", "tf_drnn.train", "--dataset=musdb18hq", f"--data_dir={musdb_dir}",
+                           f"--model_dir={model_dir}"] + TINY, cwd=REPO, capture_output=True, text=True,
+                          timeout=600, env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "loading 2 training clips, 1 dev clips" in result.stderr
+  best = json.load(open(os.path.join(model_dir, "best.json")))
+  assert best["step"] == 2 and best["options"]["dataset"] == "musdb18hq"
+  assert np.isfinite(best["dev"]["vocals"]["GNSDR"])
+  from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
+  output = tmp_path / "musdb.json"
+  document = evaluate_multitrack_command("musdb18hq", musdb_dir, model=model_dir, output=str(output),
+                                         progress=False)
+  assert json.loads(output.read_text()) == document
+  _check_document(document, sorted(MUSDB_TEST))
+  assert all(row["sample_rate"] == RATE for row in document["tracks"])
+  assert "| vocals |" in output.with_suffix(".md").read_text()
+
+
+def test_train_and_evaluate_stems_folder_end_to_end(stems_dir, tmp_path):
+  from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
+  from tf_drnn.train import TrainOptions, train
+  model_dir = str(tmp_path / "run")
+  result = train(TrainOptions(data_dir=stems_dir, model_dir=model_dir, dataset="stems", dev_clips=("Song B",),
+                              hidden_units=8, num_layers=2, train_steps=2, eval_every=2, sequence_length=8,
+                              batch_size=2, warmup_steps=1, jit_compile=False))
+  assert np.isfinite(result["vocals"]["GNSDR"])
+  assert json.load(open(os.path.join(model_dir, "best.json")))["step"] == 2
+  document = evaluate_multitrack_command("stems", stems_dir, model=model_dir, output=str(tmp_path / "s.json"),
+                                         progress=False)
+  _check_document(document, ["Song C"])
+  assert document["tracks"][0]["sample_rate"] == 22050
+
+
+def test_evaluate_mixture_gives_known_scores(musdb_dir, tmp_path):
+  """The mixture as both estimates: NSDR 0, and each 1-s window's vocal SDR is the window's
+  voice-to-accompaniment ratio (BSS Eval v4 images SDR = signal-to-error ratio)."""
+  output = tmp_path / "mixture.json"
+  result = subprocess.run([sys.executable, "-m", "tf_drnn.evaluate", "--noprogress", "--dataset=musdb18hq",
+                           f"--data_dir={musdb_dir}", "--method=mixture", f"--output={output}"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert result.returncode == 0, result.stderr[-3000:]
+  document = json.loads(output.read_text())
+  _check_document(document, sorted(MUSDB_TEST))
+  for row, seed in zip(document["tracks"], (10, 11)):
+    stems = stereo_stems(seed)
+    vocals, accompaniment = stems["vocals"], stems["drums"] + stems["bass"] + stems["other"]
+    ratios = [10 * np.log10(np.sum(vocals[k * RATE:(k + 1) * RATE].astype(float) ** 2)
+                            / np.sum(accompaniment[k * RATE:(k + 1) * RATE].astype(float) ** 2))
+              for k in range(int(SECONDS))]
+    assert row["vocals"]["SDR"] == pytest.approx(np.median(ratios), abs=1e-4)
+    assert row["vocals"]["track"]["NSDR"] == pytest.approx(0.0, abs=1e-9)
+  assert document["global"]["vocals"]["GNSDR"] == pytest.approx(0.0, abs=1e-9)
+  assert json.loads(result.stdout.strip().splitlines()[-1])["num_tracks"] == 2
+  wrong = subprocess.run([sys.executable, "-m", "tf_drnn.evaluate", "--noprogress", "--dataset=musdb18hq",
+                          f"--data_dir={musdb_dir}", "--gain_db=-6", f"--output={tmp_path / 'x.json'}"],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert wrong.returncode == 2
+  assert wrong.stderr.strip().splitlines()[-1] == "error: --gain_db applies to --dataset=mir1k only, not musdb18hq"

@@ -1,0 +1,218 @@
+"""Scores a separator on a multitrack collection at each song's own rate and channels.
+
+`tf-drnn-evaluate --dataset=musdb18hq` (or `stems`) separates each song's released mixture
+(`mixture.wav`, or the sum of its stems) as a user would, `Separator.separate(waveform, rate)`
+at the file's rate and channels, and scores the estimates against the stems (accompaniment =
+the sum of the non-vocal stems):
+
+- the museval convention of MUSDB18 results (SiSEC 2018): BSS Eval v4 (:mod:`tf_drnn.bss_eval_v4`,
+  images metrics, 512-tap time-invariant filters), 1-second windows, a track's score the median
+  over its windows (silent windows left out), the collection's the median over tracks;
+- our G-metrics: each track scored as one window (BSS Eval v4 = v3 images on the whole track),
+  NSDR = SDR(estimate) - SDR(mixture), means over tracks weighted by duration.
+
+The MIR-1K path (:mod:`tf_drnn.evaluate`: 0 dB remixes at 16 kHz, BSS Eval v3) is unchanged.
+"""
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from tf_drnn.atomic import write_text
+from tf_drnn.errors import UserError
+
+METHODS = ("model", "mixture", "oracle_irm", "oracle_ibm")
+SOURCES = ("vocals", "accompaniment")
+METRICS = ("SDR", "SIR", "SAR", "ISR")
+WINDOW_SECONDS = 1.0
+
+
+def native_estimator(method, model=None):
+  """(mixture, rate, vocals, accompaniment) [samples, channels] -> (vocals, accompaniment) estimates."""
+  if method == "model":
+    from tf_drnn.separate import Separator
+    separator = Separator(model)
+
+    def separate(mixture, rate, vocals, accompaniment):
+      stems = separator.separate(mixture, rate)
+      return stems["vocals"], stems["accompaniment"]
+    return separate
+  if method == "mixture":
+    return lambda mixture, rate, vocals, accompaniment: (mixture.copy(), mixture.copy())
+  if method in ("oracle_irm", "oracle_ibm"):
+    from tf_drnn.baselines import oracle_separator
+
+    def oracle(mixture, rate, vocals, accompaniment):  # Per channel, the project's STFT at the song's rate.
+      pairs = [oracle_separator(mixture[:, c], vocals[:, c], accompaniment[:, c], method.split("_")[1])
+               for c in range(mixture.shape[1])]
+      return tuple(np.stack([p[i] for p in pairs], axis=1) for i in range(2))
+    return oracle
+  raise UserError(f"--method={method} does not apply to multitrack datasets: choose one of {', '.join(METHODS)}")
+
+
+def _median(values):
+  values = np.asarray(values, np.float64)
+  values = values[~np.isnan(values)]
+  return float(np.median(values)) if len(values) else float("nan")
+
+
+def mixture_sdr(reference, mixture):
+  """BSS Eval v4 images SDR of the mixture as the estimate: 10 log10(|s|^2 / |x - s|^2), dB."""
+  from tf_drnn.bss_eval_v4 import _db
+  reference, mixture = np.asarray(reference, np.float64), np.asarray(mixture, np.float64)
+  return float(_db(np.sum(reference ** 2), np.sum((mixture - reference) ** 2)))
+
+
+def score_track(name, mixture, vocals, accompaniment, estimates, rate, window_seconds=WINDOW_SECONDS):
+  """One track's row: per source, medians over windows and whole-track scores (with NSDR).
+
+  All signals float [samples, channels] at `rate`; estimates = (vocals, accompaniment).
+  """
+  from tf_drnn.bss_eval_v4 import bss_eval_v4
+  references = np.stack([vocals, accompaniment])
+  estimated = np.stack([np.asarray(e, np.float64).reshape(references.shape[1:]) for e in estimates])
+  window = int(round(window_seconds * rate))
+  framewise, whole = bss_eval_v4(references, estimated, window, window, whole=True)
+  row = {"name": name, "num_samples": int(len(mixture)), "sample_rate": int(rate),
+         "channels": int(mixture.shape[1]), "seconds": len(mixture) / rate}
+  for i, source in enumerate(SOURCES):
+    medians = {m: _median(framewise[k][i]) for k, m in enumerate(("SDR", "ISR", "SIR", "SAR"))}
+    track = {m: float(whole[k][i]) for k, m in enumerate(("SDR", "ISR", "SIR", "SAR"))}
+    track["mixture_SDR"] = mixture_sdr(references[i], mixture)
+    track["NSDR"] = track["SDR"] - track["mixture_SDR"]
+    row[source] = {**{m: medians[m] for m in METRICS},
+                   "windows": int(np.sum(~np.isnan(framewise[0][i]))), "track": track}
+  return row
+
+
+def aggregate(rows):
+  """({source: museval medians over tracks}, {source: G-metrics, duration-weighted})."""
+  weights = np.asarray([row["seconds"] for row in rows], np.float64)
+  weights = weights / weights.sum()
+  museval, global_metrics = {}, {}
+  for source in SOURCES:
+    museval[source] = {m: _median([row[source][m] for row in rows]) for m in METRICS}
+    mean = lambda key: float(np.dot(weights, [row[source]["track"][key] for row in rows]))
+    global_metrics[source] = {"GNSDR": mean("NSDR"), "GSIR": mean("SIR"), "GSAR": mean("SAR"),
+                              "GSDR": mean("SDR")}
+  return museval, global_metrics
+
+
+def select_songs(dataset, split, clips=(), max_clips=0):
+  """The songs to score: named `clips` (any split) or a whole split; `max_clips` > 0 keeps that
+  many, spread evenly over the sorted list."""
+  if clips:
+    songs = {s.name: s for split_name in ("train", "test") for s in dataset.songs(split_name)}
+    unknown = [c for c in clips if c not in songs]
+    if unknown:
+      raise UserError(f"unknown song(s) {', '.join(map(repr, unknown))} in {dataset.root}")
+    selected = [songs[c] for c in dict.fromkeys(clips)]
+  else:
+    selected = dataset.songs(split)
+  if not selected:
+    raise UserError(f"{dataset.root}: no songs to evaluate in split {split!r}")
+  if 0 < max_clips < len(selected):
+    picks = np.unique(np.round(np.linspace(0, len(selected) - 1, max_clips)).astype(int))
+    selected = [selected[i] for i in picks]
+  return selected
+
+
+def _clean(value):
+  """NaN (a score without a non-silent window) -> None, null in the JSON file."""
+  if isinstance(value, dict):
+    return {k: _clean(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [_clean(v) for v in value]
+  return None if isinstance(value, float) and np.isnan(value) else value
+
+
+def markdown_table(document):
+  lines = [f"# tf-drnn-evaluate: {document['method']} on {document['dataset']}", ""]
+  what = [f"method `{document['method']}`"] + ([f"model `{document['model']}`"] if document.get("model") else [])
+  lines += [", ".join(what + [f"songs: {document['selection']}"]) + ".", "",
+            f"{document['num_tracks']} songs, {document['total_seconds']:.1f} s, at their own rate and "
+            "channels. museval: BSS Eval v4, 1-s windows, median over windows, median over songs. "
+            "G-metrics: whole-song BSS Eval v4, NSDR against the song's mixture, duration-weighted means; dB.", ""]
+  lines += ["| source | SDR | SIR | SAR | ISR | GNSDR | GSIR | GSAR | GSDR |", "|---|" + "---:|" * 8]
+  f = lambda v: "—" if v is None else f"{v:.2f}"
+  for source in SOURCES:
+    m, g = document["museval"][source], document["global"][source]
+    lines.append(f"| {source} | " + " | ".join(f(m[k]) for k in METRICS) + " | "
+                 + " | ".join(f(g[k]) for k in ("GNSDR", "GSIR", "GSAR", "GSDR")) + " |")
+  lines += ["", "## Per song (medians over 1-s windows; NSDR of the whole song)", "",
+            "| song | seconds | vocal SDR | vocal SIR | vocal SAR | vocal NSDR | accomp. SDR | accomp. NSDR |",
+            "|---|" + "---:|" * 7]
+  for row in document["tracks"]:
+    v, a = row["vocals"], row["accompaniment"]
+    lines.append(f"| {row['name']} | {row['seconds']:.1f} | {f(v['SDR'])} | {f(v['SIR'])} | {f(v['SAR'])} | "
+                 f"{f(v['track']['NSDR'])} | {f(a['SDR'])} | {f(a['track']['NSDR'])} |")
+  if document["skipped"]:
+    lines += ["", "## Skipped songs", ""] + [f"- {s['folder']}: {s['problem']}" for s in document["skipped"]]
+  return "\n".join(lines) + "\n"
+
+
+def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=None, split="test", clips=(),
+                                max_clips=0, output="results.json", dev_clips=None, progress=True, mir1k_only=()):
+  """Everything `tf-drnn-evaluate --dataset=musdb18hq|stems` does; returns the JSON document it wrote.
+
+  mir1k_only: names of MIR-1K-only flags the user gave (an error here).
+  """
+  from tf_drnn.data import load_dataset
+  from tf_drnn.evaluate import markdown_path
+  if mir1k_only:
+    raise UserError(f"--{mir1k_only[0]} applies to --dataset=mir1k only, not {dataset_name}")
+  if not data_dir:
+    raise UserError(f"--data_dir is required (the {dataset_name} collection's folder)")
+  if method not in METHODS:
+    raise UserError(f"--method={method} does not apply to --dataset={dataset_name}: choose one of "
+                    f"{', '.join(METHODS)}")
+  if model and method != "model":
+    raise UserError(f"--model applies to --method=model only, not {method}")
+  if max_clips < 0:
+    raise UserError("--max_clips must be >= 0")
+  if not output:
+    raise UserError("--output is required")
+  dataset = load_dataset(dataset_name, data_dir, dev_clips)
+  songs = select_songs(dataset, split, list(clips or ()), max_clips)
+  estimate = native_estimator(method, model)
+  started = time.time()
+  rows = []
+  bar = None
+  if progress:
+    from tqdm import tqdm
+    bar = tqdm(total=len(songs), desc="songs", unit="song", file=sys.stderr)
+  try:
+    for song in songs:
+      mixture, vocals, accompaniment, rate = dataset.track(song).native()
+      estimates = estimate(mixture, rate, vocals, accompaniment)
+      with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows.append(score_track(song.name, mixture, vocals, accompaniment, estimates, rate))
+      if bar is not None:
+        bar.update(1)
+  finally:
+    if bar is not None:
+      bar.close()
+  museval, global_metrics = aggregate(rows)
+  document = {
+      "method": method, "model": (os.path.abspath(model) if model else "bundled") if method == "model" else None,
+      "dataset": dataset_name, "data_dir": os.path.abspath(data_dir), "split": None if clips else split,
+      "selection": ", ".join(s.name for s in songs) if clips else f"split {split}"
+                   + (f" (max_clips {max_clips})" if max_clips else ""),
+      "max_clips": max_clips, "sample_rate": "native (each song's own rate and channels)",
+      "mixing": "each song's mixture as released (mixture file, else the sum of its stems)",
+      "metrics": "museval: BSS Eval v4 images (512-tap time-invariant filters), 1-s windows, median over "
+                 "windows per song, median over songs; global: G-metrics of whole-song BSS Eval v4 "
+                 "(= v3 images), NSDR = SDR(estimate) - SDR(mixture), weighted by song duration",
+      "num_tracks": len(rows), "total_seconds": float(sum(r["seconds"] for r in rows)),
+      "museval": museval, "global": global_metrics,
+      "skipped": [{"folder": folder, "problem": problem} for folder, problem in dataset.skipped],
+      "tracks": rows, "elapsed_seconds": time.time() - started,
+  }
+  document = _clean(document)
+  write_text(output, json.dumps(document, indent=2) + "\n")
+  write_text(markdown_path(output), markdown_table(document))
+  return document
