@@ -52,6 +52,7 @@ class TrainOptions:
   random_shift: bool = False
   remix_probability: float = 0.0
   level_range_db: float = 0.0
+  voice_db_range: tuple = ()  # (lo, hi) dB: per-example voice-to-accompaniment ratio; (): 0 dB
   target: str = "magnitude"
   speed_factors: tuple = ()
   seed: int = 0
@@ -100,6 +101,8 @@ def checked_tracks(options):
   """(train tracks, dev tracks) of the options' dataset, after the checks every trainer makes
   (clips found, a known architecture, the same options as the run being resumed)."""
   from tf_drnn import model as model_lib
+  from tf_drnn.data.sources import voice_db_range_from
+  voice_db_range_from(options.voice_db_range)  # One error line for a bad range, before any loading.
   dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
   train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")
   if not train_tracks:
@@ -226,7 +229,8 @@ def train(options: TrainOptions):
                                    random_shift=options.random_shift,
                                    remix_probability=options.remix_probability,
                                    target=options.target,
-                                   level_range_db=options.level_range_db)
+                                   level_range_db=options.level_range_db,
+                                   voice_db_range=tuple(options.voice_db_range))
   distributed = options.strategy != "default"
   iterator = iter(strategy.experimental_distribute_dataset(data) if distributed else data)
   frames_per_batch = float(global_batch * options.sequence_length)
@@ -392,6 +396,9 @@ def define_flags():
                     "Feed each frame's level to the model beside the level-invariant spectrum.")
   flags.DEFINE_float("level_range_db", defaults.level_range_db,
                      "Train on mixtures within +-this many dB of -20 dBFS (for --level_feature).")
+  flags.DEFINE_list("voice_db_range", list(defaults.voice_db_range),
+                    "LO,HI: mix each training example with the voice a uniformly drawn LO..HI dB over "
+                    "the accompaniment (e.g. -10,5); empty: 0 dB, as in the paper.")
   flags.DEFINE_float("dropout", defaults.dropout, "Dropout rate after each hidden layer while training.")
   flags.DEFINE_enum("target", defaults.target, TARGETS,
                     "Training targets: source magnitudes (paper) or phase-sensitive projections.")
@@ -425,6 +432,8 @@ def options_from_flags():
   kwargs = {name: values[name].value for name in fields}
   kwargs["dev_clips"] = tuple(kwargs["dev_clips"])
   kwargs["speed_factors"] = tuple(float(f) for f in kwargs["speed_factors"])
+  from tf_drnn.data.sources import voice_db_range_from
+  kwargs["voice_db_range"] = voice_db_range_from(kwargs["voice_db_range"])  # UserError if malformed
   return TrainOptions(**kwargs)
 
 
@@ -432,7 +441,7 @@ def main(argv):
   del argv
   from tf_drnn.cli_util import run_guarded
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-  options = options_from_flags()
+  options = run_guarded(options_from_flags)
   result = run_guarded(lambda: train(options))
   if result:
     print(json.dumps({"best_dev": result}, indent=2))
