@@ -181,6 +181,43 @@ def test_remixed_sources_keep_equal_energy():
   np.testing.assert_allclose(ratios, 1.0, rtol=0.1)  # 0 dB: voice and accompaniment at equal energy
 
 
+@pytest.mark.parametrize("voice_db", [-10.0, -5.0, 5.0])
+def test_unit_energy_mix_puts_the_voice_at_the_ratio(voice_db):
+  rng = np.random.default_rng(7)
+  vocals, accompaniment = 0.1 * rng.standard_normal(8000), 3.0 * rng.standard_normal(8000)
+  mixture, v, a = unit_energy_mix(vocals, accompaniment, voice_db=voice_db)
+  assert 10 * np.log10(np.sum(v.astype(np.float64) ** 2) / np.sum(a.astype(np.float64) ** 2)) == \
+      pytest.approx(voice_db, abs=1e-4)
+  np.testing.assert_allclose(np.mean(a.astype(np.float64) ** 2), 1.0, rtol=1e-5)  # accompaniment at unit RMS
+  np.testing.assert_array_equal(mixture, v + a)
+  # 0 dB is the paper's mixing, bit for bit.
+  for got, expected in zip(unit_energy_mix(vocals, accompaniment, voice_db=0.0),
+                           unit_energy_mix(vocals, accompaniment)):
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("value,expected", [("", ()), ([], ()), ("-10,5", (-10.0, 5.0)), (["-3", "-3"], (-3.0, -3.0)),
+                                            ((-10, 5), (-10.0, 5.0))])
+def test_voice_db_range_parses(value, expected):
+  from tf_drnn.data.sources import voice_db_range_from
+  assert voice_db_range_from(value) == expected
+
+
+@pytest.mark.parametrize("value,message", [
+    ("5,-10", "--voice_db_range=5,-10: LO must not exceed HI"),
+    ("-10", "--voice_db_range=-10: expected two finite numbers LO,HI"),
+    ("-10,5,7", "--voice_db_range=-10,5,7: expected two finite numbers"),
+    ("-10,inf", "--voice_db_range=-10,inf: expected two finite numbers"),
+    ("nan,5", "--voice_db_range=nan,5: expected two finite numbers"),
+    ("low,high", "--voice_db_range=low,high: expected two finite numbers"),
+])
+def test_bad_voice_db_range_is_a_user_error(value, message):
+  from tf_drnn.data.sources import voice_db_range_from
+  with pytest.raises(UserError) as raised:
+    voice_db_range_from(value)
+  assert str(raised.value).startswith(message)
+
+
 def test_real_mir1k_split(mir1k_dir):
   dataset = MIR1K(mir1k_dir)
   train, dev, test = (dataset.clip_names(s) for s in ("train", "dev", "test"))

@@ -1,4 +1,5 @@
 """`tf-drnn-evaluate` and the scoring loop: structure of the outputs, clip selection, gain, workers."""
+import functools
 import json
 import os
 import subprocess
@@ -330,3 +331,76 @@ def test_bad_output_path_fails_before_the_evaluation(fake_mir1k, tmp_path, monke
   with pytest.raises(UserError, match="is a file, not a directory" if where == "under_a_file" else "is a directory"):
     evaluate.evaluate_command(fake_mir1k, method="mixture", output=str(output), workers=1, progress=False)
   assert (tmp_path / "file").read_bytes() == b"x" and not os.listdir(tmp_path / "dir.json")
+
+
+# --- the voice-to-accompaniment ratio (--voice_db) --------------------------------------------------
+
+@pytest.mark.parametrize("voice_db", [-5.0, 5.0])
+def test_mixtures_put_the_voice_at_the_ratio(voice_db):
+  for name, mixture, vocals, accompaniment in evaluate.mixtures(synthetic_tracks(), voice_db):
+    ratio = 10 * np.log10(np.sum(vocals.astype(np.float64) ** 2) / np.sum(accompaniment.astype(np.float64) ** 2))
+    assert ratio == pytest.approx(voice_db, abs=1e-4), name
+    np.testing.assert_array_equal(mixture, vocals + accompaniment)
+
+
+def noise_tracks(lengths=(1.5, 2.0)):
+  """Broadband noise voice and accompaniment: little of one lies in the other's 512-tap filter span."""
+  def load(i, seconds):
+    rng = np.random.default_rng(100 + i)
+    return tuple(rng.standard_normal((2, int(seconds * RATE))).astype(np.float32) * [[0.2], [1.5]])
+  return [Track(f"noise{i}", functools.partial(load, i, s)) for i, s in enumerate(lengths)]
+
+
+def test_mixture_and_oracle_scores_move_with_the_voice_level():
+  tracks = noise_tracks()
+  mixture_estimator, oracle_estimator = (evaluate.make_estimator(m)[0] for m in ("mixture", "oracle_irm"))
+  floor, oracle = {}, {}
+  for voice_db in (-5.0, 5.0):
+    scores, floor[voice_db] = evaluate.score_estimates(mixture_estimator, tracks, voice_db=voice_db)
+    _, oracle[voice_db] = evaluate.score_estimates(oracle_estimator, tracks, voice_db=voice_db)
+    for score in scores:  # The mixture's own SDR: about +D for the voice, -D for the accompaniment.
+      assert score.mixture_sdr[0] == pytest.approx(voice_db, abs=0.5)
+      assert score.mixture_sdr[1] == pytest.approx(-voice_db, abs=0.5)
+    # The mixture as the estimate: NSDR 0, GSDR the mixture's SDR.
+    assert floor[voice_db]["vocals"]["GNSDR"] == pytest.approx(0.0, abs=1e-6)
+    assert floor[voice_db]["vocals"]["GSDR"] == pytest.approx(voice_db, abs=0.5)
+    assert floor[voice_db]["accompaniment"]["GSDR"] == pytest.approx(-voice_db, abs=0.5)
+  # A louder voice is easier to extract (higher GSDR) but gains less over its mixture (lower GNSDR).
+  assert oracle[5.0]["vocals"]["GSDR"] > oracle[-5.0]["vocals"]["GSDR"]
+  assert oracle[5.0]["vocals"]["GNSDR"] < oracle[-5.0]["vocals"]["GNSDR"]
+  assert oracle[5.0]["accompaniment"]["GSDR"] < oracle[-5.0]["accompaniment"]["GSDR"]
+  for voice_db in (-5.0, 5.0):  # GNSDR = GSDR - the mixture's SDR, for each level.
+    assert oracle[voice_db]["vocals"]["GNSDR"] == pytest.approx(oracle[voice_db]["vocals"]["GSDR"] - voice_db,
+                                                                abs=0.5)
+
+
+def test_voice_db_is_reported_and_combines_with_gain_db(fake_mir1k, tmp_path):
+  output = str(tmp_path / "minus5.json")
+  document = evaluate.evaluate_command(fake_mir1k, method="mixture", voice_db=-5.0, gain_db=-20.0, workers=1,
+                                       output=output, progress=False)
+  assert document["voice_db"] == -5.0 and document["gain_db"] == -20.0
+  assert document["mixing"].startswith("-5 dB:")
+  assert json.load(open(output))["voice_db"] == -5.0
+  table = open(evaluate.markdown_path(output)).read()
+  assert "voice -5 dB over the accompaniment" in table and "| GSDR |" in table
+  vocals = document["global"]["vocals"]
+  assert f"| vocals | {vocals['GNSDR']:.2f} | {vocals['GSIR']:.2f} | {vocals['GSAR']:.2f} | {vocals['GSDR']:.2f} |" \
+      in table
+  plain = evaluate.evaluate_command(fake_mir1k, method="mixture", workers=1, output=str(tmp_path / "plain.json"),
+                                    progress=False)
+  assert plain["voice_db"] == 0.0 and plain["mixing"].startswith("0 dB:")
+  # The mixture's own SDR follows the ratio: about 5 dB lower for the voice, higher for the accompaniment.
+  assert document["global"]["vocals"]["GSDR"] == pytest.approx(plain["global"]["vocals"]["GSDR"] - 5, abs=1.5)
+  assert document["global"]["accompaniment"]["GSDR"] == pytest.approx(
+      plain["global"]["accompaniment"]["GSDR"] + 5, abs=1.5)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(method="mixture", voice_db=float("nan")), "--voice_db must be a finite number of dB, got nan"),
+    (dict(method="authors", voice_db=-5.0), "--voice_db does not apply to --method=authors"),
+])
+def test_bad_voice_db_is_a_user_error(fake_mir1k, tmp_path, kwargs, message):
+  with pytest.raises(UserError) as raised:
+    evaluate.evaluate_command(fake_mir1k, output=str(tmp_path / "r.json"), progress=False, **kwargs)
+  assert str(raised.value).startswith(message)
+  assert not os.path.exists(tmp_path / "r.json")

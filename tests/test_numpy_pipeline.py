@@ -71,3 +71,63 @@ def test_batches_are_seeded_and_shaped():
   assert not np.array_equal(first[0], other)
   for batch in first:  # Every segment: mixture = vocals + accompaniment.
     np.testing.assert_allclose(batch[:, 0], batch[:, 1] + batch[:, 2], atol=1e-6)
+
+
+# --- the voice-to-accompaniment ratio (--voice_db_range) ------------------------------------------
+
+def _golden_sources():
+  rng = np.random.default_rng(11)
+  unit = lambda x: (x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+  return [(unit(rng.standard_normal(n)), unit(rng.standard_normal(n))) for n in (9000, 6000, 12000)]
+
+
+def test_default_pipelines_are_bit_identical_to_before_the_voice_level_option():
+  """Without --voice_db_range both pipelines give the very bytes they gave before it existed
+  (digests recorded with the code of commit c04f863): old runs and flagfiles are unchanged."""
+  import hashlib
+  sources = _golden_sources()
+  kwargs = dict(circular_shift=3000, seed=5, random_shift=True, remix_probability=0.5)
+  # tf.data's parallel map draws its random offsets in scheduling order (deterministic=False), so
+  # its bytes are not repeatable under load; the NumPy twin is, and the parity tests tie the two.
+  dataset = pipeline.training_dataset(sources, 1, 8, repeat=False, shuffle_buffer=16, **kwargs)
+  assert sum(1 for _ in dataset) == 29
+  generator = numpy_pipeline.batches(sources, 2, 8, **kwargs)
+  assert hashlib.sha256(b"".join(next(generator).tobytes() for _ in range(6))).hexdigest()[:16] == \
+      "596612f0aa21b814"
+
+
+def _tf_ratios_db(sources, voice_db_range, seed=0):
+  """Voice-to-accompaniment energy ratio (dB) of every tf.data example (one sequence each)."""
+  dataset = pipeline.training_dataset(sources, 1, 40, circular_shift=0, seed=seed, repeat=False,
+                                      shuffle_buffer=1, remix_probability=0.5, voice_db_range=voice_db_range)
+  # The sine window at hop n_fft / 2 is a tight frame: frame energies sum to the signal's.
+  return np.array([10 * np.log10(np.square(y[0, :, 0]).sum() / np.square(y[0, :, 1]).sum())
+                   for y in (np.asarray(t) for _, t in dataset)])
+
+
+def _numpy_ratios_db(sources, voice_db_range, count, seed=0):
+  generator = numpy_pipeline.batches(sources, 1, 40, circular_shift=0, seed=seed, shuffle_buffer=1,
+                                     remix_probability=0.5, voice_db_range=voice_db_range)
+  batches = [next(generator)[0] for _ in range(count)]
+  for batch in batches:  # The mixture is still the sum of the two (rescaled) sources.
+    np.testing.assert_allclose(batch[0], batch[1] + batch[2], atol=1e-6)
+  return np.array([10 * np.log10(np.square(b[1]).sum() / np.square(b[2]).sum()) for b in batches])
+
+
+def test_both_pipelines_draw_the_voice_level_from_the_range():
+  rng = np.random.default_rng(5)
+  unit = lambda x: (x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+  sources = [(unit(rng.standard_normal(16000)), unit(rng.standard_normal(16000))) for _ in range(60)]
+  # A one-point range: every example of both pipelines at exactly that ratio.
+  np.testing.assert_allclose(_tf_ratios_db(sources[:8], (-6, -6)), -6.0, atol=0.05)
+  np.testing.assert_allclose(_numpy_ratios_db(sources[:8], (-6, -6), 8), -6.0, atol=0.05)
+  # -10..5 dB: uniform draws (mean -2.5, sd 4.3); the same distribution in both pipelines.
+  for ratios in (_tf_ratios_db(sources, (-10, 5)), _numpy_ratios_db(sources, (-10, 5), 60)):
+    assert len(ratios) == 60
+    assert ratios.min() >= -10.05 and ratios.max() <= 5.05
+    assert abs(ratios.mean() + 2.5) < 2.0 and 3.0 < ratios.std() < 5.5
+    assert (ratios < -7).any() and (ratios > 2).any()
+  # Seeded: the same draws again, other ones with another seed.
+  np.testing.assert_array_equal(_tf_ratios_db(sources[:8], (-10, 5), seed=1),
+                                _tf_ratios_db(sources[:8], (-10, 5), seed=1))
+  assert not np.allclose(_tf_ratios_db(sources[:8], (-10, 5), seed=1), _tf_ratios_db(sources[:8], (-10, 5)))

@@ -35,11 +35,12 @@ AUTHORS_CLIPS = "authors"  # --clips=authors: the clips the paper's authors rele
 Clip = collections.namedtuple("Clip", "name mixture vocals accompaniment")
 
 
-def mixtures(tracks):
-  """Yields (name, mixture, vocals, accompaniment): the paper's 0 dB mixtures, unshifted."""
+def mixtures(tracks, voice_db=0.0):
+  """Yields (name, mixture, vocals, accompaniment): the paper's 0 dB mixtures, unshifted, or
+  with the voice `voice_db` dB over the accompaniment (both at unit RMS first)."""
   for track in tracks:
     vocals, accompaniment = track.sources()
-    mixture, vocals, accompaniment = unit_energy_mix(vocals, accompaniment)
+    mixture, vocals, accompaniment = unit_energy_mix(vocals, accompaniment, voice_db=voice_db)
     yield track.name, mixture, vocals, accompaniment
 
 
@@ -114,7 +115,8 @@ def available_cpus():
     return os.cpu_count() or 1
 
 
-def score_estimates(estimator, tracks, gain=1.0, progress=False, workers=1, separate_in_workers=False):
+def score_estimates(estimator, tracks, gain=1.0, progress=False, workers=1, separate_in_workers=False,
+                    voice_db=0.0):
   """Separates and scores every track, scoring in parallel processes.
 
   Args:
@@ -126,6 +128,8 @@ def score_estimates(estimator, tracks, gain=1.0, progress=False, workers=1, sepa
     workers: Processes for BSS Eval; 1 scores in this process, 0 picks one per CPU but one.
     separate_in_workers: Run `estimator` in the workers as well (it must be picklable and
       must not use TensorFlow); otherwise it runs here, in the calling process.
+    voice_db: Voice-to-accompaniment ratio of the mixtures, dB (:func:`mixtures`); `gain`
+      then applies to the whole mixture.
 
   Returns:
     (list of ClipScore in track order, global metrics dict).
@@ -140,7 +144,7 @@ def score_estimates(estimator, tracks, gain=1.0, progress=False, workers=1, sepa
   if progress:
     from tqdm import tqdm
     bar = tqdm(total=len(tracks), desc="clips", unit="clip", file=sys.stderr)
-  clips = (Clip(*row) for row in mixtures(tracks))
+  clips = (Clip(*row) for row in mixtures(tracks, voice_db))
   try:
     if workers == 1:
       scores = []
@@ -190,7 +194,7 @@ def _collect(done, results, bar):
       bar.update(1)
 
 
-def evaluate_tracks(separate, tracks, gain=1.0, progress=False, workers=1):
+def evaluate_tracks(separate, tracks, gain=1.0, progress=False, workers=1, voice_db=0.0):
   """Separates and scores every track.
 
   Args:
@@ -200,11 +204,12 @@ def evaluate_tracks(separate, tracks, gain=1.0, progress=False, workers=1):
       to check that quiet inputs separate as well as loud ones.
     progress: Show a progress bar.
     workers: Processes scoring BSS Eval (separation stays in this process).
+    voice_db: Voice-to-accompaniment ratio of the mixtures, dB (0: the paper's).
 
   Returns:
     (list of ClipScore, global metrics dict).
   """
-  return score_estimates(BlindEstimator(separate), tracks, gain, progress, workers)
+  return score_estimates(BlindEstimator(separate), tracks, gain, progress, workers, voice_db=voice_db)
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -295,8 +300,11 @@ def markdown_table(document):
   if document.get("gain_db"):
     what.append(f"mixtures at {document['gain_db']:+g} dB")
   lines.append(", ".join(what) + ".")
+  voice_db = document.get("voice_db", 0.0)
+  ratio = f"voice {voice_db:+g} dB over the accompaniment" if voice_db else "0 dB mixtures"
   lines += ["", f"{document['num_clips']} clips, {document['total_seconds']:.1f} s in total. "
-            "BSS Eval v3 (mir_eval), 0 dB mixtures; G-metrics are clip-length-weighted means, dB.", ""]
+            f"BSS Eval v3 (mir_eval), {ratio}; G-metrics are clip-length-weighted means, dB "
+            "(GNSDR = GSDR minus the mixture's own SDR).", ""]
   skipped = document.get("skipped_clips", [])
   if skipped:
     lines += [f"{len(skipped)} clip(s) skipped, not in the scores: "
@@ -323,7 +331,8 @@ def markdown_path(output):
 
 def evaluate_command(data_dir, method="model", model=None, split="test", clips=(), gain_db=0.0,
                      max_clips=0, workers=0, output="results.json", authors_dir=None,
-                     authors_mask="softmask", dev_clips=None, progress=True, split_given=True, rpca_hop=0):
+                     authors_mask="softmask", dev_clips=None, progress=True, split_given=True, rpca_hop=0,
+                     voice_db=0.0):
   """Everything `tf-drnn-evaluate` does; returns the JSON document it wrote."""
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG
   from tf_drnn.data.mir1k import DEFAULT_DEV_CLIPS, MIR1K
@@ -339,6 +348,10 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
                       "written by tf-drnn-export, with its sidecar)")
   if gain_db != 0 and method == "authors":
     raise UserError("--gain_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
+  if not np.isfinite(voice_db):
+    raise UserError(f"--voice_db must be a finite number of dB, got {voice_db}")
+  if voice_db != 0 and method == "authors":
+    raise UserError("--voice_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
   if rpca_hop and method != "rpca":
     raise UserError(f"--rpca_hop applies to --method=rpca only, not {method}")
   if rpca_hop < 0 or (rpca_hop and DEFAULT_AUDIO_CONFIG.n_fft % rpca_hop):
@@ -370,14 +383,16 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
   estimator, in_workers = make_estimator(method, model, authors_dir, authors_mask, rpca_hop)
   started = time.time()
   scores, result = score_estimates(estimator, tracks, gain=10.0 ** (gain_db / 20.0), progress=progress,
-                                   workers=workers, separate_in_workers=in_workers)
+                                   workers=workers, separate_in_workers=in_workers, voice_db=voice_db)
   info = {
       "method": method,
       "model": (os.path.abspath(model) if model else "bundled") if method in ("model", "tflite") else None,
       "data_dir": os.path.abspath(data_dir), "split": None if clips else split,
-      "selection": selection, "max_clips": max_clips, "gain_db": gain_db,
+      "selection": selection, "max_clips": max_clips, "gain_db": gain_db, "voice_db": voice_db,
       "sample_rate": DEFAULT_AUDIO_CONFIG.sample_rate, "audio_config": DEFAULT_AUDIO_CONFIG.as_dict(),
-      "mixing": "0 dB: vocals and accompaniment each scaled to unit RMS, summed, unshifted",
+      "mixing": (f"{voice_db:+g} dB: vocals and accompaniment each scaled to unit RMS, the vocals then "
+                 f"by {voice_db:+g} dB, summed, unshifted" if voice_db else
+                 "0 dB: vocals and accompaniment each scaled to unit RMS, summed, unshifted"),
       "metrics": "BSS Eval v3 (mir_eval.separation.bss_eval_sources, no permutation); "
                  "NSDR = SDR(estimate) - SDR(mixture); G-metrics weighted by clip length",
       "elapsed_seconds": time.time() - started,
@@ -416,6 +431,9 @@ def define_flags():
                     "(their clips only).")
   flags.DEFINE_float("gain_db", 0.0, "Level change applied to each 0 dB mixture before separation "
                      "(estimates are scaled back), e.g. -40 to check that quiet input separates the same.")
+  flags.DEFINE_float("voice_db", 0.0, "Voice-to-accompaniment ratio of the test mixtures in dB (both "
+                     "at unit RMS first, then the voice scaled; e.g. -5, 0, +5). NSDR is relative to that "
+                     "mixture; --gain_db then scales the whole mixture.")
   flags.DEFINE_integer("max_clips", 0, "Score at most this many clips, spread evenly over the list (0: all).")
   flags.DEFINE_integer("workers", 0, "Processes computing BSS Eval (0: one per CPU but one; 1: no "
                        "subprocesses). Model separation stays in the main process.")
@@ -444,7 +462,7 @@ def main(argv):
       f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips, gain_db=f.gain_db,
       max_clips=f.max_clips, workers=f.workers, output=f.output, authors_dir=f.authors_dir,
       authors_mask=f.authors_mask, dev_clips=tuple(f.dev_clips), progress=f.progress,
-      split_given=f["split"].present, rpca_hop=f.rpca_hop))
+      split_given=f["split"].present, rpca_hop=f.rpca_hop, voice_db=f.voice_db))
   for row in document["skipped_clips"]:
     print(f"note: {row['name']} skipped: {row['skipped']}", file=sys.stderr)
   summary = {source: {k: None if v is None else round(v, 2) for k, v in values.items()}

@@ -57,6 +57,7 @@ class TrainOptions:
   random_shift: bool = False
   remix_probability: float = 0.0
   level_range_db: float = 0.0
+  voice_db_range: tuple = ()  # (lo, hi) dB: per-example voice-to-accompaniment ratio; (): 0 dB
   target: str = "magnitude"
   speed_factors: tuple = ()
   seed: int = 0
@@ -177,6 +178,8 @@ def check_options(options):
   require("speed_factors", o.speed_factors, all(_is_number(f) and f > 0 for f in o.speed_factors),
           "speed factors must be positive numbers")
   require("seed", o.seed, _is_int(o.seed) and 0 <= o.seed < 2 ** 31, "must be a whole number in [0, 2^31)")
+  from tf_drnn.data.sources import voice_db_range_from
+  voice_db_range_from(o.voice_db_range)  # LO <= HI, both finite: one error line otherwise.
   if o.restart and o.init_model:
     inside = os.path.realpath(o.init_model)
     inside = os.path.dirname(inside) if inside.endswith(".keras") else inside
@@ -416,7 +419,8 @@ def train(options: TrainOptions):
                                    random_shift=options.random_shift,
                                    remix_probability=options.remix_probability,
                                    target=options.target,
-                                   level_range_db=options.level_range_db)
+                                   level_range_db=options.level_range_db,
+                                   voice_db_range=tuple(options.voice_db_range))
   distributed = options.strategy != "default"
   iterator = iter(strategy.experimental_distribute_dataset(data) if distributed else data)
   frames_per_batch = float(global_batch * options.sequence_length)
@@ -593,6 +597,9 @@ def define_flags():
                     "Feed each frame's level to the model beside the level-invariant spectrum.")
   flags.DEFINE_float("level_range_db", defaults.level_range_db,
                      "Train on mixtures within +-this many dB of -20 dBFS (for --level_feature).")
+  flags.DEFINE_list("voice_db_range", list(defaults.voice_db_range),
+                    "LO,HI: mix each training example with the voice a uniformly drawn LO..HI dB over "
+                    "the accompaniment (e.g. -10,5); empty: 0 dB, as in the paper.")
   flags.DEFINE_float("dropout", defaults.dropout, "Dropout rate after each hidden layer while training.")
   flags.DEFINE_enum("target", defaults.target, TARGETS,
                     "Training targets: source magnitudes (paper) or phase-sensitive projections.")
@@ -629,6 +636,8 @@ def options_from_flags():
   kwargs = {name: values[name].value for name in fields}
   kwargs["dev_clips"] = tuple(kwargs["dev_clips"])
   kwargs["speed_factors"] = tuple(float(f) for f in kwargs["speed_factors"])
+  from tf_drnn.data.sources import voice_db_range_from
+  kwargs["voice_db_range"] = voice_db_range_from(kwargs["voice_db_range"])  # UserError if malformed
   return TrainOptions(**kwargs)
 
 

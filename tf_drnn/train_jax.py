@@ -161,7 +161,8 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
   batches = prefetch(numpy_pipeline.batches(
       sources, options.batch_size, options.sequence_length, options.circular_shift,
       seed=options.seed + step, random_shift=options.random_shift,
-      remix_probability=options.remix_probability, level_range_db=options.level_range_db))
+      remix_probability=options.remix_probability, level_range_db=options.level_range_db,
+      voice_db_range=tuple(options.voice_db_range)))
   run_started = time.time()
   losses = []
   deadline = started + fit_seconds if fit_seconds else None

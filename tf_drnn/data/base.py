@@ -35,12 +35,16 @@ class SeparationDataset:
     raise NotImplementedError
 
 
-def unit_energy_mix(vocals, accompaniment, shift=0):
+def unit_energy_mix(vocals, accompaniment, shift=0, voice_db=0.0):
   """The paper's 0 dB mixing: each source scaled to unit RMS, accompaniment rolled by `shift`.
 
-  Returns (mixture, vocals, accompaniment), float32 [samples]. Silent sources stay silent.
+  voice_db: then the voice scaled by 10^(voice_db / 20) (voice-to-accompaniment ratio, dB;
+  0: the paper's mixtures exactly). Returns (mixture, vocals, accompaniment), float32
+  [samples]. Silent sources stay silent.
   """
   vocals = _unit_rms(vocals)
+  if voice_db:
+    vocals = vocals * np.float32(10.0 ** (voice_db / 20.0))
   accompaniment = np.roll(_unit_rms(accompaniment), shift)
   return vocals + accompaniment, vocals, accompaniment
 

@@ -13,16 +13,17 @@ import numpy as np
 from tf_drnn import spectral
 from tf_drnn.choices import TARGETS
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-from tf_drnn.data.sources import TRAINING_LEVEL_DBFS, shift_pairs
+from tf_drnn.data.sources import TRAINING_LEVEL_DBFS, shift_pairs, voice_gain
 
 
-def mix_example(sources, index, shift, partner=None, level_db=TRAINING_LEVEL_DBFS):
+def mix_example(sources, index, shift, partner=None, level_db=TRAINING_LEVEL_DBFS, vocals_gain=None):
   """[3 (mixture, vocals, accompaniment), samples] for clip `index`, scaled to `level_db` RMS.
 
   The accompaniment of clip `partner` (default: the same clip) is rolled by `shift` samples,
-  looped or cut to the voice's length and brought back to unit RMS.
+  looped or cut to the voice's length and brought back to unit RMS. `vocals_gain` (None: 1)
+  scales the unit-RMS voice first: the voice-to-accompaniment ratio is 20 log10(vocals_gain) dB.
   """
-  vocals = sources[index][0]
+  vocals = sources[index][0] if vocals_gain is None else sources[index][0] * np.float32(vocals_gain)
   accompaniment = np.roll(sources[index if partner is None else partner][1], shift)
   repeats = -(-len(vocals) // len(accompaniment))
   accompaniment = np.tile(accompaniment, repeats)[:len(vocals)]
@@ -50,8 +51,13 @@ def sequence_segments(signals, sequence_length, config=DEFAULT_AUDIO_CONFIG):
 
 
 def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, random_shift=False,
-            remix_probability=0.0, level_range_db=0.0, shuffle_buffer=512, config=DEFAULT_AUDIO_CONFIG):
-  """Endless generator of float32 [batch_size, 3, (L + 1) * hop] waveform batches (see module doc)."""
+            remix_probability=0.0, level_range_db=0.0, shuffle_buffer=512, config=DEFAULT_AUDIO_CONFIG,
+            voice_db_range=()):
+  """Endless generator of float32 [batch_size, 3, (L + 1) * hop] waveform batches (see module doc).
+
+  voice_db_range: (lo, hi) dB: each example's voice-to-accompaniment ratio drawn uniformly from
+  it (`sources.voice_gain`, as the tf.data pipeline); () keeps 0 dB and the same draws as before.
+  """
   rng = np.random.default_rng(seed)
   lengths = [len(v) for v, _ in sources]
   pairs = shift_pairs(lengths, circular_shift)
@@ -60,12 +66,13 @@ def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, 
   buffer = []
   while True:
     for index, shift in pairs[rng.permutation(len(pairs))]:
-      draws = rng.uniform(size=4)
+      draws = rng.uniform(size=5 if voice_db_range else 4)
       partner = min(int(draws[1] * len(sources)), len(sources) - 1) if draws[0] < remix_probability else index
       if random_shift:
         shift = int(draws[2] * len(sources[partner][1]))
       level_db = TRAINING_LEVEL_DBFS + level_range_db * (2.0 * draws[3] - 1.0)
-      buffer.extend(sequence_segments(mix_example(sources, index, shift, partner, level_db),
+      gain = voice_gain(draws[4], voice_db_range) if voice_db_range else None
+      buffer.extend(sequence_segments(mix_example(sources, index, shift, partner, level_db, gain),
                                       sequence_length, config))
       while len(buffer) >= buffer_size:
         batch = []

@@ -13,13 +13,13 @@ from tf_drnn.choices import TARGETS
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 # The TF-free parts (loading, speed perturbation, shift grid, statistics) live in `sources`.
 from tf_drnn.data.sources import (TRAINING_LEVEL_DBFS, load_sources, shift_pairs,  # noqa: F401
-                                  speed_perturbed, statistics_magnitudes)
+                                  speed_perturbed, statistics_magnitudes, voice_gain)
 
 
 def training_dataset(sources, batch_size, sequence_length, circular_shift=10000, seed=0,
                      config=DEFAULT_AUDIO_CONFIG, shuffle_buffer=2048, repeat=True,
                      random_shift=False, remix_probability=0.0, level_range_db=0.0,
-                     target="magnitude"):
+                     target="magnitude", voice_db_range=()):
   """Infinite dataset of (mixture magnitude [B, L, bins], targets [B, L, 2, bins]).
 
   Args:
@@ -38,6 +38,8 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
       TRAINING_LEVEL_DBFS (0: always at it). Matters only to a model with a level feature.
     target: "magnitude" (|Y|, the paper) or "phase_sensitive" (|Y| cos(angle Y - angle X)
       clipped to [0, |X|]: the part of each source that the mixture phase can resynthesize).
+    voice_db_range: (lo, hi): each example's voice-to-accompaniment ratio drawn uniformly in
+      dB from it (`sources.voice_gain`); () keeps the paper's 0 dB (and the same draws as before).
   """
   if target not in TARGETS:
     raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -51,7 +53,8 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
 
   def mix(element_index, pair):
     index, shift = pair[0], pair[1]
-    draws = tf.random.stateless_uniform([4], seed=tf.stack([tf.cast(seed, tf.int64), element_index]))
+    draws = tf.random.stateless_uniform([5 if voice_db_range else 4],
+                                        seed=tf.stack([tf.cast(seed, tf.int64), element_index]))
     partner = tf.where(draws[0] < remix_probability,
                        tf.minimum(tf.cast(draws[1] * num_clips, tf.int64), num_clips - 1), index)
     start, stop = tf.gather(offsets, index), tf.gather(offsets, index + 1)
@@ -63,6 +66,8 @@ def training_dataset(sources, batch_size, sequence_length, circular_shift=10000,
     accompaniment = tf.roll(accompaniment, shift, axis=0)
     accompaniment = _loop_to_length(accompaniment, stop - start)
     accompaniment /= tf.sqrt(tf.reduce_mean(tf.square(accompaniment))) + 1e-12
+    if voice_db_range:
+      vocals = vocals * voice_gain(draws[4], voice_db_range)
     mixture = vocals + accompaniment
     level_db = TRAINING_LEVEL_DBFS + level_range_db * (2.0 * draws[3] - 1.0)
     gain = 10.0 ** (level_db / 20.0) / (tf.sqrt(tf.reduce_mean(tf.square(mixture))) + 1e-12)

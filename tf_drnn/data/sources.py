@@ -11,6 +11,39 @@ from tf_drnn.data.base import unit_energy_mix
 TRAINING_LEVEL_DBFS = -20.0  # RMS of every training mixture (features are level-invariant).
 
 
+def voice_db_range_from(values):
+  """(lo, hi) dB from a --voice_db_range value ("LO,HI", two numbers, or empty: off -> ()).
+
+  Raises UserError unless both are finite numbers with lo <= hi.
+  """
+  from tf_drnn.errors import UserError
+  if isinstance(values, str):
+    values = [v for v in values.split(",") if v.strip()]
+  values = list(values or ())
+  if not values:
+    return ()
+  shown = ",".join(str(v) for v in values)
+  try:
+    numbers = tuple(float(v) for v in values)
+  except (TypeError, ValueError):
+    numbers = ()
+  if len(numbers) != 2 or not all(np.isfinite(numbers)):
+    raise UserError(f"--voice_db_range={shown}: expected two finite numbers LO,HI in dB (e.g. -10,5)")
+  if numbers[0] > numbers[1]:
+    raise UserError(f"--voice_db_range={shown}: LO must not exceed HI")
+  return numbers
+
+
+def voice_gain(draw, voice_db_range):
+  """Gain on a unit-RMS voice for a voice-to-accompaniment ratio drawn uniformly in dB.
+
+  draw: uniform in [0, 1) (a NumPy or TensorFlow scalar: both pipelines use this one formula);
+  voice_db_range: (lo, hi) dB. The ratio is lo + (hi - lo) draw; the gain 10^(ratio / 20).
+  """
+  lo, hi = (float(v) for v in voice_db_range)
+  return 10.0 ** ((lo + (hi - lo) * draw) / 20.0)
+
+
 def load_sources(tracks):
   """Loads every track: list of (vocals, accompaniment) float32 arrays, unit RMS each."""
   sources = []
