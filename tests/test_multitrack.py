@@ -337,8 +337,8 @@ def test_evaluate_mixture_gives_known_scores(musdb_dir, tmp_path):
     assert row["vocals"]["track"]["NSDR"] == pytest.approx(0.0, abs=1e-9)
   assert document["global"]["vocals"]["GNSDR"] == pytest.approx(0.0, abs=1e-9)
   assert json.loads(result.stdout.strip().splitlines()[-1])["num_tracks"] == 2
-  wrong = subprocess.run([sys.executable, "-m", "tf_drnn.evaluate", "--noprogress", "--dataset=musdb18hq",
-                          f"--data_dir={musdb_dir}", "--gain_db=-6", f"--output={tmp_path / 'x.json'}"],
-                         capture_output=True, text=True, timeout=300, cwd=REPO)
-  assert wrong.returncode == 2
-  assert wrong.stderr.strip().splitlines()[-1] == "error: --gain_db applies to --dataset=mir1k only, not musdb18hq"
+  from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
+  with pytest.raises(UserError, match=r"^--gain_db applies to --dataset=mir1k only, not musdb18hq$"):
+    evaluate_multitrack_command("musdb18hq", musdb_dir, output=str(tmp_path / "x.json"), mir1k_only=["gain_db"])
+  with pytest.raises(UserError, match=r"^--method=rpca does not apply to --dataset=musdb18hq"):
+    evaluate_multitrack_command("musdb18hq", musdb_dir, method="rpca", output=str(tmp_path / "x.json"))

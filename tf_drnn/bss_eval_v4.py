@@ -21,25 +21,35 @@ _BLOCK_FFT = 1 << 16
 
 
 def _as_3d(signals):
-  """[nsrc, samples] or [nsrc, samples, channels] -> float64 [nsrc, samples, channels]."""
-  signals = np.asarray(signals, np.float64)
+  """[nsrc, samples] or [nsrc, samples, channels] -> float [nsrc, samples, channels] (float32 kept:
+  blocks are converted to float64 as they are used)."""
+  signals = np.asarray(signals)
+  if signals.dtype not in (np.float32, np.float64):
+    signals = signals.astype(np.float64)
   return signals[..., None] if signals.ndim == 2 else signals
 
 
-def _correlations(channels, lags):
-  """Cross-correlations of every pair of rows of `channels` [K, samples], lags -(lags-1)..lags-1.
+def _channels(signals, start, stop):
+  """Rows [nsrc * channels, stop - start] float64 of signals [nsrc, samples, channels] (source-major),
+  zeros outside the signal."""
+  return np.concatenate([_segment(s, start, stop).T for s in signals])
+
+
+def _correlations(signals, lags):
+  """Cross-correlations of every pair of channels of `signals` [nsrc, samples, channels] (rows
+  source-major), lags -(lags-1)..lags-1.
 
   Returns xc [K, K, 2 lags - 1] with xc[p, q, lags - 1 + k] = sum_n x_p[n + k] x_q[n] (zero
   outside the signal), accumulated over blocks of samples in the frequency domain.
   """
-  count, samples = channels.shape
+  samples = signals.shape[1]
+  count = signals.shape[0] * signals.shape[2]
   pad = lags - 1
   block = _BLOCK_FFT - 2 * pad
-  padded = np.pad(channels, ((0, 0), (pad, pad + block)))
   spectra_sum = np.zeros((count, count, _BLOCK_FFT // 2 + 1), np.complex128)
   for start in range(0, samples, block):
-    extended = np.fft.rfft(padded[:, start:start + block + 2 * pad], _BLOCK_FFT)
-    plain = np.fft.rfft(channels[:, start:start + block], _BLOCK_FFT)
+    extended = np.fft.rfft(_channels(signals, start - pad, start + block + pad), _BLOCK_FFT)
+    plain = np.fft.rfft(_channels(signals, start, min(start + block, samples)), _BLOCK_FFT)
     spectra_sum += extended[:, None, :] * np.conj(plain)[None, :, :]
   return np.fft.irfft(spectra_sum, _BLOCK_FFT)[..., :2 * pad + 1]
 
@@ -109,6 +119,9 @@ def bss_eval_v4(references, estimates, window, hop=None, filters_len=FILTERS_LEN
   window = samples if window is None else int(window)
   slices = _windows(samples, window, window if hop is None else int(hop))
   filters = _fit_filters(references, estimates, filters_len)
+  if len(slices) == 1 and slices[0] == slice(0, samples):  # One window over everything: in chunks.
+    results = _whole_scores(references, estimates, filters)[:, :, None]
+    return (tuple(results), tuple(results[:, :, 0])) if whole else tuple(results)
   results = np.full((4, len(references), len(slices)), np.nan)
   for first in range(0, len(slices), windows_per_pass):
     group = slices[first:first + windows_per_pass]
@@ -123,10 +136,7 @@ def _fit_filters(references, estimates, filters_len):
   each [reference channels, L, channels], fitted on the whole signals."""
   nsrc, samples, nchan = references.shape
   # Rows 0 .. nsrc*nchan-1: reference channels (source-major); then the estimates' channels.
-  channels = np.concatenate([references.transpose(0, 2, 1).reshape(-1, samples),
-                             estimates.transpose(0, 2, 1).reshape(-1, samples)])
-  xc = _correlations(channels, filters_len)
-  del channels
+  xc = _correlations(np.concatenate([references, estimates]), filters_len)
   reference_rows = list(range(nsrc * nchan))
   gram = _gram(xc, reference_rows, filters_len)
   filters = []
@@ -162,8 +172,8 @@ def _window_scores(references, estimates, filters, group):
   nsrc, _, nchan = references.shape
   filters_len = filters[0][0].shape[1]
   pad = ((0, 0), (0, 0), (0, filters_len - 1), (0, 0))
-  ref = np.pad(np.stack([[references[j, s] for s in group] for j in range(nsrc)]), pad)
-  est = np.pad(np.stack([[estimates[j, s] for s in group] for j in range(nsrc)]), pad)
+  ref = np.pad(np.stack([[references[j, s] for s in group] for j in range(nsrc)]).astype(np.float64), pad)
+  est = np.pad(np.stack([[estimates[j, s] for s in group] for j in range(nsrc)]).astype(np.float64), pad)
   silent = np.zeros(len(group), bool)
   for signals in (ref, est):
     silent |= np.any(np.all(signals.sum(axis=-1) == 0, axis=-1), axis=0)
@@ -180,7 +190,7 @@ def _window_scores(references, estimates, filters, group):
 
 def _segment(signal, start, stop):
   """signal[start:stop] along axis 0, zeros outside [0, len(signal))."""
-  out = np.zeros((stop - start,) + signal.shape[1:])
+  out = np.zeros((stop - start,) + signal.shape[1:], np.float64)
   lo, hi = max(start, 0), min(stop, len(signal))
   if hi > lo:
     out[lo - start:hi - start] = signal[lo:hi]
@@ -191,7 +201,7 @@ def _whole_scores(references, estimates, filters, chunk=1 << 18):
   """[4, sources] scores of the whole signal as one window, accumulated chunk by chunk."""
   nsrc, samples, nchan = references.shape
   filters_len = filters[0][0].shape[1]
-  if any(np.all(s.sum(axis=-1) == 0) for signals in (references, estimates) for s in signals):
+  if any(not np.any(s.sum(axis=-1, dtype=np.float64)) for signals in (references, estimates) for s in signals):
     return np.full((4, nsrc), np.nan)
   sums = np.zeros((nsrc, 7))
   for start in range(0, samples + filters_len - 1, chunk):

@@ -73,7 +73,7 @@ def score_track(name, mixture, vocals, accompaniment, estimates, rate, window_se
   """
   from tf_drnn.bss_eval_v4 import bss_eval_v4
   references = np.stack([vocals, accompaniment])
-  estimated = np.stack([np.asarray(e, np.float64).reshape(references.shape[1:]) for e in estimates])
+  estimated = np.stack([np.asarray(e, np.float32).reshape(references.shape[1:]) for e in estimates])
   window = int(round(window_seconds * rate))
   framewise, whole = bss_eval_v4(references, estimated, window, window, whole=True)
   row = {"name": name, "num_samples": int(len(mixture)), "sample_rate": int(rate),
