@@ -28,7 +28,7 @@ HIGH_BAND_RULES = {
     "average": "the energy-weighted mean vocal mask of the octave below the cutoff "
                "(Spleeter's mask_extension: average)",
 }
-DEFAULT_HIGH_BAND = "average"
+DEFAULT_HIGH_BAND = "hold"  # best of the three on the validation songs (docs/experiments.md)
 # Below this share of the lower Nyquist (the model's or the input's) the model saw the band at
 # full level: soxr HQ's pass band ends near 0.91 of it (7.3 kHz at 16 kHz).
 RELIABLE_FRACTION = 0.875

@@ -105,7 +105,7 @@ class Separator:
     binary_mask: Use a binary instead of the soft time-frequency mask.
     block_frames: STFT hops processed per model call (memory vs. call overhead).
     high_band: How the band the model does not see (above its Nyquist, at input rates over
-      the model's) is split: "average" (default), "hold" or "accompaniment"; see
+      the model's) is split: "hold" (default), "average" or "accompaniment"; see
       tf_drnn.fullband.HIGH_BAND_RULES.
   """
 
