@@ -18,6 +18,7 @@ Everything runs block by block (:class:`FullBandRunner`), so memory stays bounde
 """
 import numpy as np
 
+from tf_drnn.audio import fit_length
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.spectral import sine_window
 
@@ -244,8 +245,8 @@ class FullBandRunner:
     low = self.up_low.resample_chunk(at_model_rate, last=last)
     vocals_low = self.up_vocals.resample_chunk(vocals_16k, last=last)
     if last:  # The resamplers' totals can miss the input's length by a sample or two.
-      low = _fit(low, self.consumed - self.low_done)
-      vocals_low = _fit(vocals_low, self.consumed - self.emitted - len(self.vocals_low))
+      low = fit_length(low, self.consumed - self.low_done)
+      vocals_low = fit_length(vocals_low, self.consumed - self.emitted - len(self.vocals_low))
     low = low[:self.consumed - self.low_done]
     start = self.low_done - self.emitted
     self.splitter.push(self.input[start:start + len(low)] - low)
@@ -268,9 +269,3 @@ def _join(outputs, channels):
     empty = np.zeros((0, channels), np.float32)
     return empty, empty
   return tuple(np.concatenate([o[i] for o in outputs]) for i in range(2))
-
-
-def _fit(signal, length):
-  if len(signal) >= length:
-    return signal[:length]
-  return np.concatenate([signal, np.zeros((length - len(signal),) + signal.shape[1:], signal.dtype)])
