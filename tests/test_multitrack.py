@@ -342,3 +342,14 @@ def test_evaluate_mixture_gives_known_scores(musdb_dir, tmp_path):
     evaluate_multitrack_command("musdb18hq", musdb_dir, output=str(tmp_path / "x.json"), mir1k_only=["gain_db"])
   with pytest.raises(UserError, match=r"^--method=rpca does not apply to --dataset=musdb18hq"):
     evaluate_multitrack_command("musdb18hq", musdb_dir, method="rpca", output=str(tmp_path / "x.json"))
+
+
+def test_bad_output_path_fails_before_the_songs_are_read(musdb_dir, tmp_path, monkeypatch):
+  """As for MIR-1K (issue 15, case 16): --output under a file fails at once, not after the evaluation."""
+  from tf_drnn import evaluate_multitrack
+  (tmp_path / "file").write_bytes(b"x")
+  monkeypatch.setattr(evaluate_multitrack, "native_estimator", lambda *a, **k: pytest.fail("evaluated first"))
+  with pytest.raises(UserError, match="is a file, not a directory"):
+    evaluate_multitrack.evaluate_multitrack_command("musdb18hq", musdb_dir, method="mixture",
+                                                    output=str(tmp_path / "file" / "x.json"), progress=False)
+  assert (tmp_path / "file").read_bytes() == b"x"

@@ -266,10 +266,16 @@ def select_tracks(dataset, split=None, clips=None, max_clips=0, only=None):
     where = f" in split {split!r}" if not clips else ""
     among = f" among the {len(only)} with the authors' separations ({', '.join(only)})" if only is not None else ""
     raise UserError(f"no clips selected{where}{among}")
-  if 0 < max_clips < len(names):
-    picks = np.unique(np.round(np.linspace(0, len(names) - 1, max_clips)).astype(int))
-    names = [names[i] for i in picks]
+  names = spread_evenly(names, max_clips)
   return [Track(n, functools.partial(dataset.load_clip, n)) for n in names]
+
+
+def spread_evenly(items, count):
+  """`count` > 0 of `items`, spread evenly over the list (first and last kept); all if count is 0."""
+  if 0 < count < len(items):
+    picks = np.unique(np.round(np.linspace(0, len(items) - 1, count)).astype(int))
+    return [items[i] for i in picks]
+  return list(items)
 
 
 def report(scores, result, info):

@@ -23,9 +23,9 @@ import numpy as np
 
 from tf_drnn.atomic import write_text
 from tf_drnn.errors import UserError
+from tf_drnn.metrics import SOURCES
 
 METHODS = ("model", "mixture", "oracle_irm", "oracle_ibm")
-SOURCES = ("vocals", "accompaniment")
 METRICS = ("SDR", "SIR", "SAR", "ISR")
 WINDOW_SECONDS = 1.0
 
@@ -114,10 +114,8 @@ def select_songs(dataset, split, clips=(), max_clips=0):
     selected = dataset.songs(split)
   if not selected:
     raise UserError(f"{dataset.root}: no songs to evaluate in split {split!r}")
-  if 0 < max_clips < len(selected):
-    picks = np.unique(np.round(np.linspace(0, len(selected) - 1, max_clips)).astype(int))
-    selected = [selected[i] for i in picks]
-  return selected
+  from tf_drnn.evaluate import spread_evenly
+  return spread_evenly(selected, max_clips)
 
 
 def _clean(value):
@@ -175,6 +173,9 @@ def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=No
     raise UserError("--max_clips must be >= 0")
   if not output:
     raise UserError("--output is required")
+  from tf_drnn.atomic import check_output_file
+  check_output_file(output)  # Before the evaluation, not after it (as tf_drnn.evaluate does).
+  check_output_file(markdown_path(output))
   dataset = load_dataset(dataset_name, data_dir, dev_clips)
   songs = select_songs(dataset, split, list(clips or ()), max_clips)
   estimate = native_estimator(method, model)
