@@ -187,6 +187,19 @@ def check_options(options):
             "is the model that --restart discards: copy it elsewhere first")
 
 
+def options_writer(options):
+  """A function that writes MODEL_DIR/options.json on its first call only: each trainer calls it
+  just before its first checkpoint (or state.npz) of a session, so a run that stops sooner leaves
+  no options.json behind."""
+  written = []
+
+  def write():
+    if not written:
+      write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
+      written.append(True)
+  return write
+
+
 def check_arguments(argv):
   """Refuses what absl leaves over after the flags: `--random_shift false` is --random_shift
   (on) and a stray argument `false`."""
@@ -446,14 +459,12 @@ def train(options: TrainOptions):
       write_json(os.path.join(work_dir, "training.json"), training_record(
           "keras-tensorflow", int(step.numpy()), options.train_steps, seconds_before + seconds_now, hardware))
 
-  options_written = []
+  write_options = options_writer(options)
 
   def save_checkpoint(number):
-    """manager.save; the session's first also writes options.json (chief only) just before it, so a
-    run that stops before its first checkpoint leaves no options.json behind."""
-    if is_chief and not options_written:
-      write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
-      options_written.append(True)
+    """manager.save; the session's first also writes options.json (chief only) just before it."""
+    if is_chief:
+      write_options()
     manager.save(checkpoint_number=number)
 
   def evaluate_dev():

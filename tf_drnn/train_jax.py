@@ -24,8 +24,8 @@ import time
 
 from tf_drnn.atomic import atomic_output, write_json
 from tf_drnn.errors import UserError
-from tf_drnn.train import (TrainOptions, check_options, checked_tracks, require, training_record,
-                            training_sources, warm_start)
+from tf_drnn.train import (TrainOptions, check_options, checked_tracks, options_writer, require,
+                            training_record, training_sources, warm_start)
 
 log = logging.getLogger("tf_drnn.train_jax")
 
@@ -140,15 +140,13 @@ def train_jax(options: TrainOptions, max_seconds=0.0, scan_unroll=0, fit_seconds
     for variable, value in zip(optimizer.variables, optimizer_state):
       variable.assign(value)
 
-  options_written = []
+  write_options = options_writer(options)
 
   def save_state(seconds):
     """Writes state.npz atomically; an intact one of an earlier step becomes state.previous.npz.
     The session's first also writes options.json just before it: a run that stops sooner leaves none."""
     nonlocal saved_step
-    if not options_written:
-      write_json(os.path.join(options.model_dir, "options.json"), dataclasses.asdict(options))
-      options_written.append(True)
+    write_options()
     if saved_step is not None and saved_step < step:
       os.replace(state_path, previous_path)
     write_back()
