@@ -22,7 +22,6 @@ gave before full-band separation) against the full-band path with each rule; SDR
 
 Writes results.json and summary.md into --output_dir.
 """
-import json
 import os
 import sys
 import time
@@ -172,12 +171,10 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
                             "rows": {row: aggregate(v) for row, v in rows.items()}}
   results["seconds"] = time.perf_counter() - start
   os.makedirs(output_dir, exist_ok=True)
-  from tf_drnn.atomic import atomic_output
-  with atomic_output(os.path.join(output_dir, "results.json")) as tmp, open(tmp, "w") as f:
-    json.dump(results, f, indent=1)
+  from tf_drnn.atomic import write_json, write_text
+  write_json(os.path.join(output_dir, "results.json"), results)
   summary = render(results)
-  with atomic_output(os.path.join(output_dir, "summary.md")) as tmp, open(tmp, "w") as f:
-    f.write(summary)
+  write_text(os.path.join(output_dir, "summary.md"), summary)
   print(summary)
 
 
