@@ -114,7 +114,7 @@ def check_output_dir(directory):
   directory = os.path.abspath(os.fspath(directory))
   if os.path.exists(directory) and not os.path.isdir(directory):
     raise UserError(f"{directory}: exists and is not a directory")
-  existing = _nearest_existing(directory)
+  existing = nearest_existing(directory)
   if not os.path.isdir(existing):
     raise UserError(f"{directory}: cannot create it: {existing} is a file, not a directory")
   if not os.access(existing, os.W_OK | os.X_OK):
@@ -127,7 +127,7 @@ def check_output_file(path):
   path = os.fspath(path)
   if os.path.isdir(path):
     raise UserError(f"{path}: is a directory; name an output file")
-  existing = _nearest_existing(os.path.dirname(os.path.abspath(path)))
+  existing = nearest_existing(os.path.dirname(os.path.abspath(path)))
   if not os.path.isdir(existing):
     raise UserError(f"{path}: cannot create it: {existing} is a file, not a directory")
   check_output_dir(os.path.dirname(os.path.abspath(path)))
@@ -135,7 +135,7 @@ def check_output_file(path):
     raise UserError(f"{path}: exists and is not a regular file")
 
 
-def _nearest_existing(path):
+def nearest_existing(path):
   """`path` (absolute) or its nearest ancestor that exists (a folder, or a file in the way)."""
   while not os.path.exists(path) and os.path.dirname(path) != path:
     path = os.path.dirname(path)

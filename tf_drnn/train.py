@@ -21,7 +21,7 @@ import os
 import re
 import time
 
-from tf_drnn.atomic import write_json
+from tf_drnn.atomic import nearest_existing, write_json
 from tf_drnn.data import load_dataset
 from tf_drnn.errors import UserError
 
@@ -146,9 +146,7 @@ def check_options(options):
   require("model_dir", o.model_dir, bool(o.model_dir), "name the folder for the model and checkpoints")
   require("model_dir", o.model_dir, not os.path.exists(o.model_dir) or os.path.isdir(o.model_dir),
           "is a file, not a folder")
-  parent = os.path.dirname(os.path.abspath(o.model_dir))
-  while not os.path.exists(parent):
-    parent = os.path.dirname(parent)
+  parent = nearest_existing(os.path.dirname(os.path.abspath(o.model_dir)))
   require("model_dir", o.model_dir, os.path.isdir(parent), f"{parent} is a file, not a folder")
   for flag, names in (("architecture", ARCHITECTURES), ("output_format", OUTPUT_FORMATS), ("loss", LOSSES),
                       ("target", TARGETS), ("strategy", STRATEGIES)):
