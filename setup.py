@@ -31,7 +31,7 @@ setup(
     entry_points={
         "console_scripts": [
             "tf-drnn-train=tf_drnn.train:run",
-            "tf-drnn-train-jax=tf_drnn.train_jax:run",
+            "tf-drnn-train-jax=tf_drnn.train:run_jax",
             "tf-drnn-separate=tf_drnn.separate:run",
             "tf-drnn-evaluate=tf_drnn.evaluate:run",
             "tf-drnn-export=tf_drnn_export.cli:run",

@@ -73,7 +73,7 @@ def model_masks(model, mixture, config):
   """(vocal mask, magnitude, spectrum) [frames, bins] of the model on a whole mono clip."""
   import tensorflow as tf
   from tf_drnn import spectral
-  from tf_drnn.separate import masks_from_magnitudes
+  from tf_drnn.model import masks_from_magnitudes
   spectrum = spectral.stft(mixture, config)
   magnitude = tf.abs(spectrum)
   masks = masks_from_magnitudes(model(magnitude[None], training=False)[0], magnitude)
@@ -127,7 +127,8 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
   from tf_drnn.errors import UserError
   from tf_drnn.evaluate import mixtures
   from tf_drnn.fullband import HIGH_BAND_RULES, reliable_cutoff_hz
-  from tf_drnn.separate import Separator, load_model, resolve_model_path
+  from tf_drnn import Separator
+  from tf_drnn.models import load_model, resolve_model_path
   unknown = [r for r in rules if r not in HIGH_BAND_RULES]
   if unknown or not rules:
     raise UserError(f"--rules: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(HIGH_BAND_RULES)}")

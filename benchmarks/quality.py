@@ -3,7 +3,7 @@
 Each clip's 0 dB mixture (tf_drnn.evaluate.mixtures) is streamed hop by hop through the
 .tflite's `separate_pcm` under LiteRT, the first `latency_samples` of output are dropped,
 and the stems are scored with tf_drnn.metrics against the clip's sources. The Keras model
-(tf_drnn.separate.Separator) on the same clips is the reference row.
+(tf_drnn.Separator) on the same clips is the reference row.
 
 The mixture's own SDR (the NSDR baseline) does not depend on the separator, so it is
 computed once per clip and shared by every variant.
@@ -21,8 +21,8 @@ def load_clips(data_dir, count):
 
 
 def keras_separate_fn(model, sample_rate):
-  """mixture -> (vocals, accompaniment) with tf_drnn.separate.Separator (the Keras reference)."""
-  from tf_drnn.separate import Separator
+  """mixture -> (vocals, accompaniment) with tf_drnn.Separator (the Keras reference)."""
+  from tf_drnn import Separator
   separator = Separator(model)
 
   def separate(mixture):

@@ -131,7 +131,7 @@ def render_summary(results):
   notes = ["Peak RSS: a fresh process that imports only NumPy + LiteRT, loads the file and streams "
            f"{settings.get('memory_calls')} calls of separate_pcm. GNSDR: separate_pcm under LiteRT on "
            f"{(results.get('quality_clips') or {}).get('count', settings.get('quality_clips'))} MIR-1K test "
-           "clips at 0 dB (the Keras row: tf_drnn.separate.Separator on the same clips). The Keras row's "
+           "clips at 0 dB (the Keras row: tf_drnn.Separator on the same clips). The Keras row's "
            "real-time factor is the Separator's whole-song throughput (audio s per s), not a per-call figure."]
   environment = results.get("environment")
   if environment:

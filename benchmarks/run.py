@@ -74,7 +74,7 @@ def write_atomically(path, data, binary=False):
 
 def resolve_model(path):
   """The .keras file to benchmark; a missing bundled model is one clear error line."""
-  from tf_drnn.separate import resolve_model_path
+  from tf_drnn.models import resolve_model_path
   return resolve_model_path(path)
 
 

@@ -1,6 +1,6 @@
 """The Keras / TensorFlow side: separation throughput and training throughput.
 
-separation  tf_drnn.separate.Separator on a synthesized song (tf_drnn.synth), after one
+separation  tf_drnn.Separator on a synthesized song (tf_drnn.synth), after one
             warm-up call that traces the block function: seconds of audio per second.
 training    a few steps of the real-size model (the benchmarked model's structure, freshly
             initialized) on the tf.data pipeline of tf_drnn.data.pipeline, with the same step
@@ -15,7 +15,7 @@ import numpy as np
 
 def separation_throughput(model, seconds=30.0, sample_rate=16000, repeats=1):
   """{"audio_seconds", "wall_seconds", "audio_seconds_per_second"} of Separator.separate."""
-  from tf_drnn.separate import Separator
+  from tf_drnn import Separator
   from tf_drnn.synth import sung_like_mixture
   vocals, accompaniment = sung_like_mixture(seconds, sample_rate, seed=0)
   song = vocals + accompaniment
@@ -29,18 +29,18 @@ def separation_throughput(model, seconds=30.0, sample_rate=16000, repeats=1):
   if not np.all(np.isfinite(stems["vocals"])):
     raise RuntimeError("the Separator's output is not finite")
   return {"audio_seconds": float(seconds), "wall_seconds": best,
-          "audio_seconds_per_second": float(seconds / best), "block_frames": separator.block_samples // 512}
+          "audio_seconds_per_second": float(seconds / best), "block_frames": separator.block_samples // separator.config.hop_length}
 
 
 def training_sources(data_dir=None, clips=4, sample_rate=16000):
   """(sources, description): a few MIR-1K training clips, or synthesized songs without data."""
-  from tf_drnn.data import pipeline
+  from tf_drnn.data.sources import load_sources
   if data_dir:
     from tf_drnn.data.mir1k import MIR1K
     tracks = MIR1K(data_dir).tracks("train")
     step = max(1, len(tracks) // clips)
     chosen = tracks[::step][:clips]
-    return pipeline.load_sources(chosen), f"{len(chosen)} MIR-1K training clips"
+    return load_sources(chosen), f"{len(chosen)} MIR-1K training clips"
   from tf_drnn.data.base import unit_energy_mix
   from tf_drnn.synth import sung_like_mixture
   sources = []
@@ -52,33 +52,31 @@ def training_sources(data_dir=None, clips=4, sample_rate=16000):
 
 def training_throughput(structure, sources, steps=5, batch_size=16, sequence_length=100, loss="mse",
                         discriminative_weight=0.05, jit_compile=True, warmup_steps=1):
-  """Times `steps` training steps (after `warmup_steps` that compile) of a model of `structure`.
+  """Times `steps` training steps (after `warmup_steps` that compile) of a model of `structure`,
+  compiled as tf-drnn-train compiles it, on batches of its example generator.
 
   structure: tf_drnn.model.describe() of the benchmarked model (architecture, context,
   num_layers, hidden_units, output_format). Returns frames/s, seconds per step and the
   input pipeline's share.
   """
   import keras
-  from tf_drnn.data import pipeline
-  from tf_drnn.losses import DiscriminativeLoss
-  from tf_drnn.model import build_model
-  from tf_drnn.train import make_train_step
+  from tf_drnn.data.pipeline import batches
+  from tf_drnn.data.sources import statistics_magnitudes
+  from tf_drnn.model import ModelParts
+  from tf_drnn.train import TrainOptions, compiled_model
 
   keras.utils.set_random_seed(0)
-  model = build_model(structure["architecture"], structure["context"], structure["num_layers"],
-                      structure["hidden_units"], structure["output_format"])
-  model.get_layer("features").set_statistics(pipeline.statistics_magnitudes(sources, max_frames=2000))
-  optimizer = keras.optimizers.Adam(1e-4, global_clipnorm=5.0)
-  optimizer.build(model.trainable_variables)
-  loss_fn = DiscriminativeLoss(loss, discriminative_weight)
+  options = TrainOptions(data_dir="", model_dir="", loss=loss, discriminative_weight=discriminative_weight,
+                         batch_size=batch_size, sequence_length=sequence_length, learning_rate=1e-4,
+                         **{k: structure[k] for k in ("architecture", "context", "num_layers", "hidden_units",
+                                                      "output_format")})
+  model = compiled_model(options, jit_compile)
+  ModelParts(model).features.set_statistics(statistics_magnitudes(sources, max_frames=2000))
   frames_per_batch = float(batch_size * sequence_length)
-  train_step = make_train_step(model, optimizer, loss_fn, frames_per_batch, jit_compile=jit_compile)
-
-  data = pipeline.training_dataset(sources, batch_size, sequence_length, circular_shift=10000, seed=0)
-  iterator = iter(data)
+  iterator = batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0)
   start = time.perf_counter()
   for _ in range(warmup_steps):
-    float(train_step(next(iterator)))
+    model.train_on_batch(*next(iterator))
   compile_seconds = time.perf_counter() - start
   input_time = step_time = 0.0
   losses = []
@@ -86,7 +84,7 @@ def training_throughput(structure, sources, steps=5, batch_size=16, sequence_len
     t0 = time.perf_counter()
     batch = next(iterator)
     t1 = time.perf_counter()
-    losses.append(float(train_step(batch)))
+    losses.append(float(model.train_on_batch(*batch)))
     t2 = time.perf_counter()
     input_time += t1 - t0
     step_time += t2 - t0

@@ -39,7 +39,7 @@ import numpy as np
 
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.errors import UserError
-from tf_drnn.separate import BUNDLED_MODEL, load_model, resolve_model_path  # noqa: F401  (re-exported)
+from tf_drnn.models import BUNDLED_MODEL, load_model, resolve_model_path  # noqa: F401  (re-exported)
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 SIGNATURES = ("separate_frame", "separate_pcm")
@@ -63,15 +63,14 @@ def sidecar_path(output_path):
 class _Endpoints:
   """The model's two streaming functions and their fixed-shape (batch 1) input specs."""
 
-  def __init__(self, model, config=DEFAULT_AUDIO_CONFIG):
+  def __init__(self, model):
     import tensorflow as tf
+    from tf_drnn.model import audio_config
     from tf_drnn.streaming import FrameStream, PcmStream
-    self.config = config
+    self.config = config = audio_config(model)
     self.frames = FrameStream(model)
     self.pcm = PcmStream(model, channels=1, config=config)
     bins = self.frames.num_bins
-    if bins != config.num_bins:
-      raise UserError(f"the model takes {bins} frequency bins, the audio config {config.num_bins}")
     self.frame_specs = [tf.TensorSpec([1, bins], tf.float32, name="magnitude"),
                         tf.TensorSpec([1, self.frames.state_size], tf.float32, name="state")]
     self.pcm_specs = [tf.TensorSpec([1, config.hop_length], tf.float32, name="pcm"),
@@ -79,7 +78,7 @@ class _Endpoints:
 
   def separate_frame(self, magnitude, state):
     import tensorflow as tf
-    from tf_drnn.separate import masks_from_magnitudes
+    from tf_drnn.model import masks_from_magnitudes
     stream = self.frames
     sources, next_state = stream(magnitude[:, None, :], state)  # [1, 1, S, bins]
     sources = sources[:, 0]
@@ -312,19 +311,17 @@ def calibration_audio_from_data_dir(data_dir, max_frames=DEFAULT_CALIBRATION_FRA
   """
   from tf_drnn.data.base import unit_energy_mix
   from tf_drnn.data.mir1k import MIR1K
+  from tf_drnn.levels import TRAINING_LEVEL_DBFS, scale_to_dbfs
   from tf_drnn.spectral import num_frames
   tracks = MIR1K(data_dir).tracks("train")
   if not tracks:
     raise UserError(f"{data_dir}: no MIR-1K training clips for calibration")
-  level = 10.0 ** (-20.0 / 20.0)  # tf_drnn.data.pipeline.TRAINING_LEVEL_DBFS
   mixtures, total = [], 0
   stride = max(1, len(tracks) // 16)
   order = list(range(0, len(tracks), stride)) + [i for i in range(len(tracks)) if i % stride]
   for index in order:
     vocals, accompaniment = tracks[index].sources()
-    mixture, _, _ = unit_energy_mix(vocals, accompaniment)
-    rms = float(np.sqrt(np.mean(np.square(mixture, dtype=np.float64))))
-    mixture = (mixture * (level / rms if rms > 0 else 1.0)).astype(np.float32)
+    mixture = scale_to_dbfs(unit_energy_mix(vocals, accompaniment)[0], TRAINING_LEVEL_DBFS)
     mixtures.append(mixture)
     total += num_frames(len(mixture), config)
     if total >= max_frames:
@@ -398,12 +395,12 @@ def equalize_head_ranges(model, magnitudes):
   Returns (model, applied): other output formats come back unchanged (applied False).
   """
   import keras
-  sources = model.get_layer("sources")
-  if sources.output_format != "masked":
+  from tf_drnn.model import ModelParts
+  if ModelParts(model).sources.output_format != "masked":
     return model, False
   copy = keras.models.clone_model(model)
   copy.set_weights(model.get_weights())
-  heads = [copy.get_layer("vocals_head"), copy.get_layer("accompaniment_head")]
+  heads = ModelParts(copy).heads
   probe = keras.Model(copy.input, [head.output for head in heads])
   peak = np.zeros(int(model.input_shape[-1]), np.float64)
   for sequence in magnitudes:
@@ -464,8 +461,7 @@ def check_output_paths(output_path, model_path=None):
 
 
 def export_tflite(model, output_path, quantization="float32", calibration_magnitudes=None,
-                  calibration_audio=None, model_path=None, max_calibration_steps=DEFAULT_CALIBRATION_FRAMES,
-                  config=DEFAULT_AUDIO_CONFIG):
+                  calibration_audio=None, model_path=None, max_calibration_steps=DEFAULT_CALIBRATION_FRAMES):
   """Converts `model` to a streaming TFLite file and writes it with its JSON sidecar.
 
   Args:
@@ -476,7 +472,7 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
       sequences (each streamed from zero state). The PCM signature is calibrated on audio
       resynthesized from them with random phase.
     calibration_audio: int8 only, instead of magnitudes: a list of mono waveforms at
-      `config.sample_rate` (real mixtures); both signatures are calibrated on them.
+      the model's sample rate (real mixtures); both signatures are calibrated on them.
     model_path: Where the model came from (recorded in the sidecar; never overwritten).
     max_calibration_steps: Calibration steps per signature (frames or hops).
 
@@ -491,11 +487,13 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
   if quantization == "int8" and calibration_magnitudes is None and calibration_audio is None:
     raise UserError("int8 quantization needs calibration data (--data_dir with MIR-1K)")
 
+  from tf_drnn.model import audio_config
+  config = audio_config(model)  # The STFT the model was trained with (saved in its file).
   source_model, calibration, equalized = model, None, False
   if quantization == "int8":
     magnitudes, audio = _calibration_inputs(calibration_magnitudes, calibration_audio, config)
     model, equalized = equalize_head_ranges(model, magnitudes)
-  endpoints = _Endpoints(model, config)
+  endpoints = _Endpoints(model)
   work = tempfile.mkdtemp(prefix="tf_drnn_export-")
   try:
     saved_model = os.path.join(work, "saved_model")

@@ -23,10 +23,10 @@ def mir1k_dir():
 @pytest.fixture(scope="session")
 def tiny_model():
   """A tiny DRNN-2 (context 3, 3 x 16 units) with feature statistics set; untrained."""
-  from tf_drnn.model import build_model
+  from tf_drnn.model import ModelParts, build_model
   model = build_model("drnn2", context=3, num_layers=3, hidden_units=16)
   rng = np.random.default_rng(0)
-  model.get_layer("features").set_statistics(np.abs(rng.standard_normal((200, 513))).astype(np.float32))
+  ModelParts(model).features.set_statistics(np.abs(rng.standard_normal((200, 513))).astype(np.float32))
   return model
 
 

@@ -16,6 +16,7 @@ if REPO not in sys.path:
 from benchmarks import latency, memory, report, roofline  # noqa: E402
 from benchmarks import run as bench_run  # noqa: E402
 from tf_drnn.errors import UserError  # noqa: E402
+from tf_drnn.model import ModelParts  # noqa: E402
 
 
 # --- latency statistics ----------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def tiny_tflite(tmp_path_factory):
   from tf_drnn.model import build_model
   model = build_model("drnn2", context=3, num_layers=3, hidden_units=16)
   rng = np.random.default_rng(0)
-  model.get_layer("features").set_statistics(np.abs(rng.standard_normal((200, 513))).astype(np.float32))
+  ModelParts(model).features.set_statistics(np.abs(rng.standard_normal((200, 513))).astype(np.float32))
   path = str(tmp_path_factory.mktemp("bench") / "tiny_float32.tflite")
   sidecar = convert.export_tflite(model, path, "float32")
   return path, sidecar

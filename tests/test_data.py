@@ -1,4 +1,4 @@
-"""MIR-1K reader, 0 dB mixing, circular shifts and the tf.data pipeline."""
+"""MIR-1K reader, 0 dB mixing, circular shifts, speed perturbation and the voice-level range."""
 import os
 
 import numpy as np
@@ -6,8 +6,7 @@ import pytest
 import soundfile
 
 from conftest import write_fake_mir1k
-from tf_drnn import spectral
-from tf_drnn.data import pipeline
+from tf_drnn.data import sources as sources_lib
 from tf_drnn.data.base import unit_energy_mix
 from tf_drnn.data.mir1k import MIR1K
 from tf_drnn.errors import AudioFileError, UserError
@@ -63,69 +62,12 @@ def test_unit_energy_mixing_and_shift():
                                            (10000, [(0, 0), (0, 10000), (0, 20000), (1, 0)]),
                                            (25000, [(0, 0), (1, 0)])])
 def test_shift_pairs(step, expected):
-  assert pipeline.shift_pairs([25000, 8000], step).tolist() == [list(p) for p in expected]
-
-
-def test_pipeline_batches_and_targets():
-  rng = np.random.default_rng(1)
-  sources = [(rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32))
-             for n in (16000, 24000)]
-  dataset = pipeline.training_dataset(sources, batch_size=4, sequence_length=10, circular_shift=8000)
-  mixture, targets = next(iter(dataset))
-  assert mixture.shape == (4, 10, 513) and targets.shape == (4, 10, 2, 513)
-  # Magnitudes of a sum are at most the sum of the source magnitudes (triangle inequality).
-  assert np.all(np.asarray(mixture) <= np.asarray(targets).sum(2) + 1e-4)
-
-
-def _phase_sensitive_reference(mixture, source):
-  """NumPy truncated phase-sensitive target: clip(|S| cos(angle S - angle X), 0, |X|)."""
-  projection = np.abs(source) * np.cos(np.angle(source) - np.angle(mixture))
-  return np.clip(projection, 0.0, np.abs(mixture))
-
-
-def test_phase_sensitive_targets_match_numpy_reference():
-  rng = np.random.default_rng(2)
-  vocals, accompaniment = rng.standard_normal((2, 8000)).astype(np.float32)
-  spectra = np.stack([spectral.stft_numpy(x) for x in (vocals + accompaniment, vocals, accompaniment)])
-  magnitudes = pipeline.source_targets(spectra, "magnitude").numpy()
-  projections = pipeline.source_targets(spectra, "phase_sensitive").numpy()
-  np.testing.assert_allclose(magnitudes, np.abs(spectra), rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(projections[0], np.abs(spectra[0]), rtol=1e-5, atol=1e-5)
-  for k in (1, 2):
-    np.testing.assert_allclose(projections[k], _phase_sensitive_reference(spectra[0], spectra[k]),
-                               rtol=1e-4, atol=1e-4)
-  # The two projections share the mixture exactly, as the joint mask's outputs do; noise against
-  # noise puts many bins out of phase, so the targets are well below the magnitudes there.
-  np.testing.assert_allclose(projections[1] + projections[2], projections[0], rtol=1e-4, atol=1e-4)
-  assert projections[1].sum() < 0.9 * magnitudes[1].sum()
-
-
-def test_phase_sensitive_targets_of_in_phase_sources_are_their_magnitudes():
-  vocals = _tone(1000, 8000)
-  spectra = np.stack([spectral.stft_numpy(x) for x in (1.5 * vocals, vocals, 0.5 * vocals)])
-  projections = pipeline.source_targets(spectra, "phase_sensitive").numpy()
-  np.testing.assert_allclose(projections, np.abs(spectra), rtol=1e-4, atol=1e-4)
-
-
-def test_pipeline_phase_sensitive_targets_sum_to_the_mixture():
-  rng = np.random.default_rng(1)
-  sources = [(rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32))
-             for n in (16000, 24000)]
-  dataset = pipeline.training_dataset(sources, batch_size=4, sequence_length=10, circular_shift=8000,
-                                      target="phase_sensitive")
-  mixture, targets = next(iter(dataset))
-  np.testing.assert_allclose(np.asarray(targets).sum(2), mixture, rtol=1e-3, atol=1e-3)
-  with pytest.raises(ValueError, match="unknown target"):
-    pipeline.training_dataset(sources, batch_size=4, sequence_length=10, target="complex")
-
-
-def _peak_hz(signal):
-  return np.argmax(np.abs(np.fft.rfft(signal))) * 16000 / len(signal)
+  assert sources_lib.shift_pairs([25000, 8000], step).tolist() == [list(p) for p in expected]
 
 
 def test_speed_perturbation_scales_pitch_and_length_together():
   sources = [(_tone(1000, 16000), 3 * _tone(500, 16000))]
-  perturbed = pipeline.speed_perturbed(sources, [0.5, 1.25])
+  perturbed = sources_lib.speed_perturbed(sources, [0.5, 1.25])
   assert len(perturbed) == 3 and perturbed[0] is sources[0]
   for (vocals, accompaniment), factor in zip(perturbed[1:], (0.5, 1.25)):
     assert len(vocals) == len(accompaniment) == round(16000 / factor)
@@ -133,52 +75,16 @@ def test_speed_perturbation_scales_pitch_and_length_together():
     np.testing.assert_allclose([np.sqrt(np.mean(vocals ** 2)), np.sqrt(np.mean(accompaniment ** 2))], 1.0,
                                rtol=1e-4)
   with pytest.raises(ValueError, match="positive"):
-    pipeline.speed_perturbed(sources, [0.0])
+    sources_lib.speed_perturbed(sources, [0.0])
+
+
+def _peak_hz(signal):
+  return np.argmax(np.abs(np.fft.rfft(signal))) * 16000 / len(signal)
 
 
 def _tone(frequency, samples):
   tone = np.sin(2 * np.pi * frequency * np.arange(samples) / 16000).astype(np.float32)
   return tone / np.sqrt(np.mean(tone ** 2))
-
-
-def _source_pairs(dataset):
-  """(vocal peak bin, accompaniment peak bin) of every sequence: which clip each source came from."""
-  pairs = set()
-  for _, targets in dataset:
-    energy = np.asarray(targets)[0].sum(0)  # [2, bins]
-    pairs.add(tuple(int(b) for b in np.argmax(energy, axis=-1)))
-  return pairs
-
-
-@pytest.mark.parametrize("remix_probability,random_shift", [(0.0, False), (0.0, True), (1.0, True)])
-def test_remixing_pairs_voices_with_other_accompaniments(remix_probability, random_shift):
-  # Clip 0: 1000 Hz voice over 500 Hz accompaniment; clip 1: 6000 Hz voice over 3000 Hz.
-  sources = [(_tone(1000, 16000), _tone(500, 16000)), (_tone(6000, 24000), _tone(3000, 24000))]
-  dataset = pipeline.training_dataset(sources, batch_size=1, sequence_length=10, circular_shift=4000,
-                                      seed=3, repeat=False, random_shift=random_shift,
-                                      remix_probability=remix_probability)
-  pairs = _source_pairs(dataset)
-  original = {(64, 32), (384, 192)}  # bins of 1000/500 Hz and 6000/3000 Hz
-  if remix_probability == 0:
-    assert pairs == original
-  else:
-    assert pairs - original and pairs <= original | {(64, 192), (384, 32)}
-
-
-def test_remixed_sources_keep_equal_energy():
-  # A long and a short clip: remixed accompaniments are looped or cut to the voice's length.
-  rng = np.random.default_rng(4)
-  loud_start = np.where(np.arange(32000) < 3000, 10.0, 0.1)  # a cut of it is far from unit energy
-  sources = [(rng.standard_normal(32000), loud_start * rng.standard_normal(32000)),
-             (rng.standard_normal(6000), rng.standard_normal(6000))]
-  sources = [(v / np.sqrt(np.mean(v ** 2)), a / np.sqrt(np.mean(a ** 2))) for v, a in sources]
-  sources = [(v.astype(np.float32), a.astype(np.float32)) for v, a in sources]
-  dataset = pipeline.training_dataset(sources, batch_size=1, sequence_length=1000, circular_shift=500,
-                                      repeat=False, random_shift=True, remix_probability=1.0)
-  ratios = [np.square(np.asarray(targets)[0, :, 1]).sum() / np.square(np.asarray(targets)[0, :, 0]).sum()
-            for _, targets in dataset]
-  assert len(ratios) == 64 + 12
-  np.testing.assert_allclose(ratios, 1.0, rtol=0.1)  # 0 dB: voice and accompaniment at equal energy
 
 
 @pytest.mark.parametrize("voice_db", [-10.0, -5.0, 5.0])

@@ -14,6 +14,7 @@ import pytest
 from tf_drnn import spectral
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG as CONFIG
 from tf_drnn.errors import UserError
+from tf_drnn.model import ModelParts
 from tf_drnn_export import cli, convert
 
 # Keras 3 under NumPy 2 warns inside its own np.array() calls; not ours to fix.
@@ -45,7 +46,7 @@ def model():
   from tf_drnn.model import build_model
   keras.utils.set_random_seed(0)
   model = build_model(hidden_units=16)
-  model.get_layer("features").set_statistics(_magnitudes(_signal(3.0, seed=1)))
+  ModelParts(model).features.set_statistics(_magnitudes(_signal(3.0, seed=1)))
   for layer in model.layers:  # Non-zero biases, so that every term of the graph is exercised.
     if hasattr(layer, "bias") and layer.bias is not None:
       layer.bias.assign(np.random.default_rng(2).normal(0, 0.1, layer.bias.shape).astype(np.float32))
@@ -119,7 +120,7 @@ def test_float32_frame_signature_matches_keras(model, exported, mixture):
 
 
 def test_float32_pcm_signature_matches_offline(model, exported, mixture):
-  from tf_drnn.separate import offline_estimates
+  from tf_drnn.models import offline_estimates
   path, sidecar = exported["float32"]
   vocals, accompaniment = stream_pcm(path, mixture, sidecar["latency_samples"])
   expected_vocals, expected_accompaniment = offline_estimates(model, mixture)
@@ -133,10 +134,10 @@ def test_one_source_model(tmp_path, mixture):
   """A vocals-only model: the accompaniment is what the vocals leave of the mixture."""
   import keras
   from tf_drnn.model import build_model
-  from tf_drnn.separate import offline_estimates
+  from tf_drnn.models import offline_estimates
   keras.utils.set_random_seed(1)
   model = build_model("drnn1", context=1, num_layers=2, hidden_units=8, output_format="one_source")
-  model.get_layer("features").set_statistics(_magnitudes(_signal(2.0, seed=1)))
+  ModelParts(model).features.set_statistics(_magnitudes(_signal(2.0, seed=1)))
   path = str(tmp_path / "one.tflite")
   sidecar = convert.export_tflite(model, path, "float32")
   assert sidecar["frame_delay"] == 0 and sidecar["model"]["output_format"] == "one_source"
@@ -200,7 +201,7 @@ def test_int8_quantizes_dense_layers_only(exported):
 
 def _head_peaks(model, magnitudes):
   import keras
-  probe = keras.Model(model.input, [model.get_layer(n).output for n in ("vocals_head", "accompaniment_head")])
+  probe = keras.Model(model.input, [head.output for head in ModelParts(model).heads])
   return np.maximum(*[np.abs(np.asarray(a)[0]).max(axis=0) for a in probe(magnitudes[None])])
 
 

@@ -8,7 +8,10 @@ from conftest import sung_like_mixture
 from tf_drnn import fullband
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG as CONFIG
 from tf_drnn.errors import UserError
-from tf_drnn.separate import BlockRunner, Separator, masks_from_magnitudes, offline_estimates
+from tf_drnn.model import masks_from_magnitudes
+from tf_drnn.models import offline_estimates
+from tf_drnn.separate import Separator
+from tf_drnn.streaming import BlockRunner
 
 RATES = [8000, 16000, 22050, 44100, 48000, 96000]
 

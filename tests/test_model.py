@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from tf_drnn import model as model_lib
+from tf_drnn.model import ModelParts
 
 
 def _relu_rnn_numpy(x, kernel, recurrent, bias, h0):
@@ -85,19 +86,30 @@ def test_features_standardize_training_statistics():
   np.testing.assert_allclose(features.std(0), 1, atol=1e-2)
 
 
-def test_level_feature_matches_numpy():
-  layer = model_lib.SpectralFeatures(level_feature=True)
-  rng = np.random.default_rng(5)
-  training = np.abs(rng.standard_normal((200, 513))).astype(np.float32) * np.exp(rng.normal(0, 1, (200, 1)))
-  layer.set_statistics(training)
-  level = np.log(training.mean(-1) + 1e-6)
-  np.testing.assert_allclose(layer.level_stats.numpy(), [level.mean(), level.std()], rtol=1e-4)
-  frames = np.abs(rng.standard_normal((3, 513))).astype(np.float32) * np.array([[1e-9], [1.0], [1e9]], np.float32)
-  features = np.asarray(layer(frames))
-  assert features.shape == (3, 514)
-  expected = np.clip((np.log(frames.mean(-1) + 1e-6) - level.mean()) / level.std(), -5, 5)
-  np.testing.assert_allclose(features[:, -1], expected, rtol=1e-4, atol=1e-4)
-  assert features[0, -1] == -5.0 and features[2, -1] == 5.0  # clipped at +-level_clip
+def test_the_audio_config_is_saved_with_the_model_and_read_back(tmp_path):
+  import keras
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG, AudioConfig
+  other = AudioConfig(sample_rate=8000, n_fft=512, hop_length=256)
+  model = model_lib.build_model("dnn", context=1, num_layers=1, hidden_units=4, config=other)
+  assert model.input_shape[-1] == 257 and model_lib.audio_config(model) == other
+  model.save(tmp_path / "m.keras")
+  assert model_lib.audio_config(keras.models.load_model(tmp_path / "m.keras")) == other
+  # A file saved before the config was recorded (no "audio_config" key) was trained with the default.
+  layer = model_lib.SpectralFeatures.from_config({"name": "features", "floor": 1e-3, "epsilon": 1e-9,
+                                                  "level_feature": False, "level_clip": 5.0})
+  assert layer.audio_config == DEFAULT_AUDIO_CONFIG
+
+
+def test_a_model_of_a_removed_experiment_is_refused_with_the_commit_that_has_it():
+  with pytest.raises(ValueError, match="--level_feature.*commit 441b507"):
+    model_lib.SpectralFeatures(level_feature=True)
+
+
+def test_the_bundled_models_record_the_default_audio_config():
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+  from tf_drnn.models import BUNDLED_MODELS, load_model
+  for name in BUNDLED_MODELS:
+    assert model_lib.audio_config(load_model(name)) == DEFAULT_AUDIO_CONFIG
 
 
 def test_save_and_load_roundtrip(tiny_model, tmp_path):
@@ -112,10 +124,10 @@ def test_save_and_load_roundtrip(tiny_model, tmp_path):
 
 def test_float16_bundle_loads_into_float32_variables(tiny_model, tmp_path):
   import keras
-  from tf_drnn.bundle import store_weights_as_float16
+  from tools.bundle import store_weights_as_float16
   tiny_model.save(tmp_path / "full.keras")
   store_weights_as_float16(tmp_path / "full.keras", tmp_path / "half.keras")
   half = keras.models.load_model(tmp_path / "half.keras")
-  assert half.get_layer("hidden_1").kernel.dtype == "float32"
+  assert ModelParts(half).hidden[0].kernel.dtype == "float32"
   for full_weight, half_weight in zip(tiny_model.get_weights(), half.get_weights()):
     np.testing.assert_array_equal(half_weight, full_weight.astype(np.float16).astype(np.float32))

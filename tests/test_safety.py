@@ -14,7 +14,7 @@ import pytest
 import soundfile
 
 from conftest import sung_like_mixture
-from tf_drnn import atomic, cli_util, separate
+from tf_drnn import atomic, cli_util, models, separate, streaming
 from tf_drnn.errors import AudioFileError, UserError
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -281,7 +281,7 @@ def test_interrupt_is_one_line_and_leaves_no_temporary_file(capsys, tiny_model, 
   """Ctrl-C exits 130 with one line (it printed a 63-line traceback); SIGTERM (143) used to leave hidden
   .tmp-* files: its handler now raises, so the atomic writers clean up."""
   songs = [write_song(str(tmp_path / f"song{i}.wav")) for i in range(2)]
-  real_process = separate.BlockRunner.process
+  real_process = streaming.BlockRunner.process
 
   def process(self, samples):
     assert temporaries(tmp_path)  # Mid-file: the temporary outputs exist.
@@ -289,7 +289,7 @@ def test_interrupt_is_one_line_and_leaves_no_temporary_file(capsys, tiny_model, 
       raise KeyboardInterrupt
     os.kill(os.getpid(), signal.SIGTERM)
     return real_process(self, samples)
-  monkeypatch.setattr(separate.BlockRunner, "process", process)
+  monkeypatch.setattr(streaming.BlockRunner, "process", process)
   previous = signal.getsignal(signal.SIGTERM)
   cli_util.install_sigterm_handler()
   try:
@@ -315,7 +315,7 @@ def test_a_keras_file_that_is_not_a_model_is_named_so(tmp_path):
   path = tmp_path / "notes.keras"
   path.write_bytes(b"just some text")
   with pytest.raises(UserError) as raised:
-    separate.load_model(str(path))
+    models.load_model(str(path))
   assert "not a Keras model file" in str(raised.value) and "not found" not in str(raised.value).lower()
 
 

@@ -10,8 +10,8 @@ import soundfile
 
 from conftest import REPO, sung_like_mixture
 from tf_drnn.errors import UserError
-from tf_drnn.separate import (BUNDLED_MODELS, PRETRAINED_DIR, Separator, load_model, offline_estimates,
-                              resolve_model_path)
+from tf_drnn.models import BUNDLED_MODELS, PRETRAINED_DIR, load_model, offline_estimates, resolve_model_path
+from tf_drnn.separate import Separator
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_drnn.model import build_model
-from tf_drnn.separate import offline_estimates
+from tf_drnn.model import ModelParts, build_model
+from tf_drnn.models import offline_estimates
 from tf_drnn.streaming import FrameStream, PcmStream, inverse_rfft
 
 
@@ -18,7 +18,7 @@ def test_inverse_rfft_from_forward_ffts_matches_numpy():
 def _model(architecture, context, seed=0, **options):
   keras.utils.set_random_seed(seed)  # The same weights whatever ran before.
   model = build_model(architecture, context=context, hidden_units=12, **options)
-  model.get_layer("features").set_statistics(
+  ModelParts(model).features.set_statistics(
       np.abs(np.random.default_rng(1).standard_normal((100, 513))).astype(np.float32))
   # Positive biases: no dead ReLU layer, heads away from zero. (Where both heads are ~0 the
   # joint mask is 0/0 and rounding alone decides it: no test of streaming equality then.)
@@ -31,8 +31,7 @@ def _model(architecture, context, seed=0, **options):
 
 @pytest.mark.parametrize("architecture,context,options", [
     ("drnn2", 3, {}), ("srnn", 5, {}), ("dnn", 1, {}), ("drnn1", 3, {}),
-    ("drnn2", 3, {"dropout": 0.5}),  # dropout acts in training only: streams skip it
-    ("drnn2", 3, {"level_feature": True})])
+    ("drnn2", 3, {"output_format": "two_sources"})])
 def test_frame_stream_matches_offline(architecture, context, options):
   model = _model(architecture, context, **options)
   magnitude = np.abs(np.random.default_rng(2).standard_normal((1, 15, 513))).astype(np.float32)

@@ -3,7 +3,6 @@
 ARCHITECTURES = ("dnn", "drnn1", "drnn2", "drnn3", "srnn")  # drnnK: recurrence on hidden layer K
 OUTPUT_FORMATS = ("masked", "two_sources", "one_source")
 LOSSES = ("mse", "kl")
-TARGETS = ("magnitude", "phase_sensitive")  # training targets: |Y| or its projection on the mixture phase
 
 
 def recurrent_layer_indices(architecture, num_layers):

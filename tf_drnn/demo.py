@@ -42,13 +42,14 @@ def _figure_path(input_path, output_dir):
 def demo(output_dir, input_path=None, model=None, seconds=6.0, overwrite=False):
   """Separates `input_path` (or a synthesized song) and writes stems + figure. Returns the paths.
 
-  Outputs are planned like tf-drnn-separate's (tf_drnn.separate.plan_outputs): an existing
+  Outputs are planned like tf-drnn-separate's (tf_drnn.stems.plan_outputs): an existing
   output, the synthesized song included, is kept unless `overwrite`; an input never is.
   """
   from tf_drnn.audio import read_audio, write_audio
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG
   from tf_drnn.errors import UserError
-  from tf_drnn.separate import Separator, plan_outputs
+  from tf_drnn import Separator
+  from tf_drnn.stems import plan_outputs
   synthetic = input_path is None
   if synthetic:
     input_path = os.path.join(output_dir, SYNTHETIC_NAME)

@@ -217,7 +217,7 @@ def evaluate_tracks(separate, tracks, gain=1.0, progress=False, workers=1, voice
 def model_separate_fn(model_path):
   """mixture [samples] -> (vocals, accompaniment) with a trained model (None: the bundled one)."""
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-  from tf_drnn.separate import Separator
+  from tf_drnn import Separator
   separator = Separator(model_path)
   rate = DEFAULT_AUDIO_CONFIG.sample_rate
 

@@ -33,7 +33,7 @@ WINDOW_SECONDS = 1.0
 def native_estimator(method, model=None):
   """(mixture, rate, vocals, accompaniment) [samples, channels] -> (vocals, accompaniment) estimates."""
   if method == "model":
-    from tf_drnn.separate import Separator
+    from tf_drnn import Separator
     separator = Separator(model)
 
     def separate(mixture, rate, vocals, accompaniment):

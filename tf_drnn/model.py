@@ -17,7 +17,8 @@ import numpy as np
 from keras import ops
 
 from tf_drnn.choices import OUTPUT_FORMATS, recurrent_layer_indices
-from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG, AudioConfig
+
 _PACKAGE = "tf_drnn"
 
 
@@ -42,50 +43,41 @@ class ZeroPadFrames(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class SpectralFeatures(keras.layers.Layer):
-  """Log-magnitude features, standardized per frequency bin, with an optional level feature.
+  """Log-magnitude features, standardized per frequency bin; it also carries the model's AudioConfig.
 
   Each frame is divided by its mean magnitude, log-compressed and standardized with
   per-bin statistics of the training mixtures (non-trainable weights, set by
   :meth:`set_statistics`). Scaling the input by any gain leaves these features unchanged
   (up to `epsilon`), so a mixture at -40 dBFS is separated like one at 0 dBFS.
 
-  With `level_feature`, one more feature per frame carries what that normalization removes:
-  the frame's log mean magnitude, standardized and clipped to +-`level_clip`. It tells
-  loud frames from quiet ones (a pause in the voice lowers the mixture's level); the model
-  is then level-dependent, so train it over a range of levels (`--level_range_db`).
+  audio_config: the AudioConfig (as a dict) of the STFT the model was trained on; it is saved
+  with the model and read back by :func:`audio_config`. Models saved before it was recorded
+  load with the default config, which is what they were trained with.
 
-  Input: linear magnitudes [..., bins]. Output: features [..., bins (+ 1)].
+  Input: linear magnitudes [..., bins]. Output: features [..., bins].
   """
 
-  def __init__(self, floor=1e-3, epsilon=1e-9, level_feature=False, level_clip=5.0, **kwargs):
+  def __init__(self, floor=1e-3, epsilon=1e-9, audio_config=None, **kwargs):
+    if kwargs.pop("level_feature", False):
+      raise ValueError("this model was trained with --level_feature, an experiment removed after commit "
+                       "441b507; load it with that commit")
+    kwargs.pop("level_clip", None)
     super().__init__(**kwargs)
     self.floor, self.epsilon = float(floor), float(epsilon)
-    self.level_feature, self.level_clip = bool(level_feature), float(level_clip)
+    self.audio_config = AudioConfig(**audio_config) if audio_config else DEFAULT_AUDIO_CONFIG
 
   def build(self, input_shape):
     bins = input_shape[-1]
     self.mean = self.add_weight(name="mean", shape=(bins,), initializer="zeros", trainable=False)
     self.std = self.add_weight(name="std", shape=(bins,), initializer="ones", trainable=False)
-    if self.level_feature:
-      self.level_stats = self.add_weight(name="level_stats", shape=(2,), trainable=False,
-                                         initializer=keras.initializers.Constant([0.0, 1.0]))
 
   def log_features(self, magnitude):
     """Frame-normalized log magnitudes before standardization."""
     frame_level = ops.mean(magnitude, axis=-1, keepdims=True)
     return ops.log(magnitude / (frame_level + self.epsilon) + self.floor)
 
-  def log_level(self, magnitude):
-    """Log mean magnitude of each frame [..., 1] (floored at 1e-6, about -120 dB)."""
-    return ops.log(ops.mean(magnitude, axis=-1, keepdims=True) + 1e-6)
-
   def call(self, magnitude):
-    features = (self.log_features(magnitude) - self.mean) / self.std
-    if not self.level_feature:
-      return features
-    level = (self.log_level(magnitude) - self.level_stats[0]) / self.level_stats[1]
-    level = ops.clip(level, -self.level_clip, self.level_clip)
-    return ops.concatenate([features, level], axis=-1)
+    return (self.log_features(magnitude) - self.mean) / self.std
 
   def set_statistics(self, magnitudes):
     """Sets mean/std from training magnitudes [..., bins] (a NumPy array or tensor)."""
@@ -95,13 +87,10 @@ class SpectralFeatures(keras.layers.Layer):
     features = ops.convert_to_numpy(self.log_features(magnitudes))
     self.mean.assign(features.mean(axis=0))
     self.std.assign(np.maximum(features.std(axis=0), 1e-3))
-    if self.level_feature:
-      level = ops.convert_to_numpy(self.log_level(magnitudes))
-      self.level_stats.assign(np.array([level.mean(), max(level.std(), 1e-3)], np.float32))
 
   def get_config(self):
     return {**super().get_config(), "floor": self.floor, "epsilon": self.epsilon,
-            "level_feature": self.level_feature, "level_clip": self.level_clip}
+            "audio_config": self.audio_config.as_dict()}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -240,9 +229,17 @@ class SourceOutputs(keras.layers.Layer):
     return {**super().get_config(), "output_format": self.output_format, "epsilon": self.epsilon}
 
 
+# The names of the parts of a built model: only build_model and ModelParts use them.
+_FEATURES, _CONTEXT, _SOURCES = "features", "context", "sources"
+_HEADS = ("vocals_head", "accompaniment_head")
+
+
+def _hidden_name(index):
+  return f"hidden_{index}"
+
+
 def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000,
-                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None, dropout=0.0,
-                level_feature=False):
+                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None):
   """Builds the functional model: magnitude [B, T, bins] -> source magnitudes [B, T, S, bins].
 
   Args:
@@ -251,8 +248,7 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
     num_layers: Hidden layers.
     hidden_units: ReLU units per hidden layer.
     output_format: "masked" (default), "two_sources" or "one_source".
-    dropout: Rate of the dropout after each hidden layer (training only; streams skip it).
-    level_feature: Also feed each frame's level (see :class:`SpectralFeatures`).
+    config: The AudioConfig of its STFT (bins = config.num_bins); saved with the model.
   """
   recurrent = recurrent_layer_indices(architecture, num_layers)
   if output_format not in OUTPUT_FORMATS:
@@ -261,32 +257,69 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
   delay = (context - 1) // 2
   magnitude = keras.Input(shape=(None, bins), name="magnitude")
   padded = ZeroPadFrames(2 * delay, delay, name="pad")(magnitude)
-  features = SpectralFeatures(level_feature=level_feature, name="features")(padded)
-  hidden = ContextFrames(context, name="context")(features)
+  features = SpectralFeatures(audio_config=config.as_dict(), name=_FEATURES)(padded)
+  hidden = ContextFrames(context, name=_CONTEXT)(features)
   for index in range(1, num_layers + 1):
     if index in recurrent:
-      hidden, _ = ReluRecurrent(hidden_units, name=f"hidden_{index}")(hidden)
+      hidden, _ = ReluRecurrent(hidden_units, name=_hidden_name(index))(hidden)
     else:
-      hidden = keras.layers.Dense(hidden_units, activation="relu", name=f"hidden_{index}")(hidden)
-    if dropout > 0:
-      hidden = keras.layers.Dropout(dropout, name=f"dropout_{index}")(hidden)
-  head_names = ["vocals_head"] if output_format == "one_source" else ["vocals_head", "accompaniment_head"]
+      hidden = keras.layers.Dense(hidden_units, activation="relu", name=_hidden_name(index))(hidden)
+  head_names = _HEADS[:1] if output_format == "one_source" else _HEADS
   heads = [DropFrames(delay, name=f"{head}_drop")(keras.layers.Dense(bins, name=head)(hidden))
            for head in head_names]
-  outputs = SourceOutputs(output_format, name="sources")(heads, magnitude)
+  outputs = SourceOutputs(output_format, name=_SOURCES)(heads, magnitude)
   return keras.Model(magnitude, outputs, name=name or f"{architecture}_context{context}")
 
 
 def build_model_from_options(options):
   """build_model from a run's options (a mapping such as options.json or asdict(TrainOptions))."""
   return build_model(options["architecture"], options["context"], options["num_layers"],
-                     options["hidden_units"], options["output_format"], dropout=options.get("dropout", 0.0),
-                     level_feature=options.get("level_feature", False))
+                     options["hidden_units"], options["output_format"])
+
+
+class ModelParts:
+  """The parts of a model built by :func:`build_model` (or loaded from its file), by role.
+
+  features (SpectralFeatures), context (ContextFrames), hidden (hidden layers in order: Dense or
+  ReluRecurrent), heads (the linear output layers: vocals, then accompaniment unless one-source),
+  sources (SourceOutputs); delay (look-ahead frames), num_bins, audio_config.
+  """
+
+  def __init__(self, model):
+    layers = {layer.name: layer for layer in model.layers}
+    self.features = layers[_FEATURES]
+    self.context = layers[_CONTEXT]
+    self.sources = layers[_SOURCES]
+    self.hidden = [layers[_hidden_name(i)] for i in range(1, len(layers) + 1) if _hidden_name(i) in layers]
+    self.heads = [layers[name] for name in _HEADS if name in layers]
+    self.delay = self.context.delay
+    self.num_bins = int(model.input_shape[-1])
+    self.audio_config = self.features.audio_config
+
+
+def audio_config(model):
+  """The AudioConfig a model was trained with (saved in its file)."""
+  return ModelParts(model).audio_config
+
+
+def masks_from_magnitudes(source_magnitudes, mixture_magnitude, binary=False):
+  """Source magnitudes [..., S, bins] and |X| [..., bins] -> masks [..., 2, bins] (vocals, accompaniment).
+
+  In keras.ops (any backend's tensors or NumPy arrays). A one-source model's accompaniment mask
+  is what the vocals leave: max(1 - m_vocals, 0). binary: 1 where a source's mask is the larger.
+  """
+  masks = source_magnitudes / (ops.expand_dims(mixture_magnitude, -2) + 1e-12)
+  if masks.shape[-2] == 1:
+    masks = ops.concatenate([masks, ops.relu(1.0 - masks)], axis=-2)
+  if binary:
+    vocals_win = ops.cast(masks[..., 0, :] >= masks[..., 1, :], masks.dtype)
+    masks = ops.stack([vocals_win, 1.0 - vocals_win], axis=-2)
+  return masks
 
 
 def run_recurrences_as_scan(model, unroll):
   """Makes every ReluRecurrent of `model` run as a scan of `unroll` steps per iteration, whatever
-  the sequence length (the JAX trainer's speed setting: a shorter program than a full unroll).
+  the sequence length (a shorter program than a full unroll: faster to compile, e.g. for sRNN).
   Set on the layer instances only; nothing of it is saved with the model."""
   for layer in model.layers:
     if isinstance(layer, ReluRecurrent):
@@ -296,16 +329,15 @@ def run_recurrences_as_scan(model, unroll):
 
 def describe(model):
   """The structure of a built model, read back from its layers (works on loaded models)."""
-  context = model.get_layer("context").context
-  hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
-  recurrent = tuple(i + 1 for i, layer in enumerate(hidden) if isinstance(layer, ReluRecurrent))
+  parts = ModelParts(model)
+  recurrent = tuple(i + 1 for i, layer in enumerate(parts.hidden) if isinstance(layer, ReluRecurrent))
   if not recurrent:
     architecture = "dnn"
-  elif len(recurrent) == len(hidden) and len(hidden) > 1:
+  elif len(recurrent) == len(parts.hidden) and len(parts.hidden) > 1:
     architecture = "srnn"
   else:
     architecture = f"drnn{recurrent[0]}"
-  return {"architecture": architecture, "context": context, "num_layers": len(hidden),
-          "hidden_units": hidden[0].units, "output_format": model.get_layer("sources").output_format,
-          "recurrent_layers": recurrent, "num_bins": model.input_shape[-1],
-          "level_feature": model.get_layer("features").level_feature}
+  return {"architecture": architecture, "context": parts.context.context, "num_layers": len(parts.hidden),
+          "hidden_units": parts.hidden[0].units, "output_format": parts.sources.output_format,
+          "recurrent_layers": recurrent, "num_bins": parts.num_bins,
+          "audio_config": parts.audio_config.as_dict()}

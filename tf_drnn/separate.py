@@ -2,98 +2,15 @@
 
 Every path runs the trained model through :class:`tf_drnn.streaming.PcmStream` in blocks
 of `block_frames` hops, so memory stays bounded whatever the input length, and the
-result equals the offline model on the whole signal (:func:`offline_estimates`).
+result equals the offline model on the whole signal (:func:`tf_drnn.models.offline_estimates`).
+Only the package's public API (`tf_drnn.Separator`) and this command import this module.
 """
 import os
 
 import numpy as np
 
-from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-from tf_drnn.errors import AudioFileError, OutputError, UserError
-
-STEMS = ("vocals", "accompaniment")
-PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
-# Bundled pretrained models by name (tf_drnn/pretrained/<name>.keras; README "Results" has their scores).
-BUNDLED_MODELS = {
-    "drnn2": "the default: DRNN-2, 3 x 1000 units, best quality",
-    "drnn2_compact": "DRNN-2, 3 x 320 units: under 0.1 ms per frame as int8 on one x86 core",
-}
-BUNDLED_MODEL = os.path.join(PRETRAINED_DIR, "drnn2.keras")
-
-
-def masks_from_magnitudes(source_magnitudes, mixture_magnitude, binary=False):
-  """Source magnitudes [..., S, bins] and |X| [..., bins] -> masks [..., 2, bins] (vocals, accompaniment).
-
-  A one-source model's accompaniment mask is what the vocals leave: max(1 - m_vocals, 0).
-  """
-  import tensorflow as tf
-  masks = source_magnitudes / (mixture_magnitude[..., None, :] + 1e-12)
-  if masks.shape[-2] == 1:
-    masks = tf.concat([masks, tf.nn.relu(1.0 - masks)], axis=-2)
-  if binary:
-    vocals_win = tf.cast(masks[..., 0, :] >= masks[..., 1, :], masks.dtype)
-    masks = tf.stack([vocals_win, 1.0 - vocals_win], axis=-2)
-  return masks
-
-
-def offline_estimates(model, mixture, binary=False, config=DEFAULT_AUDIO_CONFIG):
-  """Separates a whole mono waveform [samples] at once -> (vocals, accompaniment) [samples].
-
-  The reference the streaming paths are tested against.
-  """
-  import tensorflow as tf
-  from tf_drnn import spectral
-  spectrum = spectral.stft(mixture, config)
-  magnitude = tf.abs(spectrum)
-  sources = model(magnitude[None], training=False)[0]
-  masks = masks_from_magnitudes(sources, magnitude, binary)
-  masked = tf.cast(masks, tf.complex64) * spectrum[:, None, :]  # [frames, 2, bins]
-  estimates = spectral.istft(tf.transpose(masked, [1, 0, 2]), len(mixture), config)
-  return np.asarray(estimates[0]), np.asarray(estimates[1])
-
-
-def resolve_model_path(path=None):
-  """The .keras file for `path`: a .keras file, a training model_dir, a bundled model's name
-  (see BUNDLED_MODELS) or None (the default bundled model)."""
-  if path is None or os.fspath(path) == "":
-    if not os.path.isfile(BUNDLED_MODEL):
-      raise UserError(f"{BUNDLED_MODEL}: the bundled model is not installed; pass --model=PATH "
-                      "(a .keras file or a training model_dir)")
-    return BUNDLED_MODEL
-  path = os.fspath(path)
-  if path in BUNDLED_MODELS and not os.path.exists(path):
-    bundled = os.path.join(PRETRAINED_DIR, path + ".keras")
-    if not os.path.isfile(bundled):
-      raise UserError(f"{bundled}: the bundled model {path!r} is not installed")
-    return bundled
-  if os.path.isdir(path):
-    candidate = os.path.join(path, "model.keras")
-    if not os.path.isfile(candidate):
-      raise UserError(f"{path}: no such model file (no model.keras in this directory)")
-    return candidate
-  if not os.path.exists(path):
-    raise UserError(f"{path}: no such model file")
-  if not path.endswith(".keras"):
-    raise UserError(f"{path}: expected a .keras model file or a training model_dir")
-  return path
-
-
-def load_model(model=None):
-  """A Keras model from None (the bundled one), a .keras file, a training model_dir, or a model."""
-  if model is not None and not isinstance(model, (str, os.PathLike)):
-    return model
-  path = resolve_model_path(model)
-  import zipfile
-  if not zipfile.is_zipfile(path):
-    raise UserError(f"{path}: cannot load model: not a Keras model file (a .keras file is a zip archive; this is not one)")
-  import keras
-  import tf_drnn.model  # noqa: F401  (registers the custom layers)
-  import tf_drnn.losses  # noqa: F401
-  try:
-    return keras.models.load_model(path, compile=False)
-  except Exception as error:  # A corrupt or foreign file: one line, no traceback.
-    message = str(error).strip().splitlines()
-    raise UserError(f"{path}: cannot load model ({message[0][:200] if message else type(error).__name__})") from None
+from tf_drnn.errors import AudioFileError, UserError
+from tf_drnn.stems import STEMS, AtomicStemWriters, plan_outputs
 
 
 class Separator:
@@ -104,18 +21,24 @@ class Separator:
       Keras model from :func:`tf_drnn.model.build_model`.
     binary_mask: Use a binary instead of the soft time-frequency mask.
     block_frames: STFT hops processed per model call (memory vs. call overhead).
+    config: None (the AudioConfig saved with the model), or one that must equal it.
     high_band: How the band the model does not see (above its Nyquist, at input rates over
       the model's) is split: "hold" (default), "average" or "accompaniment"; see
       tf_drnn.fullband.HIGH_BAND_RULES.
   """
 
-  def __init__(self, model=None, binary_mask=False, block_frames=512, config=DEFAULT_AUDIO_CONFIG,
-               high_band=None):
+  def __init__(self, model=None, binary_mask=False, block_frames=512, config=None, high_band=None):
     from tf_drnn import fullband
+    from tf_drnn.cli_util import import_tensorflow_quietly
+    from tf_drnn.models import load_model
+    import_tensorflow_quietly()
     self.model = load_model(model)
+    from tf_drnn.model import audio_config
+    self.config = audio_config(self.model)
+    if config is not None and config != self.config:
+      raise ValueError(f"config {config} differs from the model's own {self.config} (saved with it)")
     self.binary_mask = binary_mask
-    self.config = config
-    self.block_samples = block_frames * config.hop_length
+    self.block_samples = block_frames * self.config.hop_length
     self.high_band = fullband.check_rule(high_band or fullband.DEFAULT_HIGH_BAND)
     self._streams = {}
 
@@ -178,145 +101,6 @@ def _check_waveform_limits(waveform):
     raise ValueError(f"waveform has {waveform.shape[1]} channels; at most {MAX_CHANNELS} are supported")
 
 
-class BlockRunner:
-  """Feeds samples at the model rate through a PcmStream in fixed blocks, trimming the latency.
-
-  process(samples [n, channels]) and finish() return lists of (vocals, accompaniment)
-  arrays [m, channels], aligned with the input (latency removed). with_masks: also keep
-  each offline frame's vocal mask and mixture magnitude, in order, for take_masks().
-  """
-
-  def __init__(self, separator, channels, with_masks=False):
-    self.channels = channels
-    self.with_masks = with_masks
-    self.stream, self.step = separator.stream(channels, with_masks)
-    self._masks, self._magnitudes = [], []
-    self.preroll_frames = self.stream.delay  # mask rows before offline frame 0
-    self.block = separator.block_samples
-    self.state = self.stream.initial_state()
-    self.pending = np.zeros((0, channels), np.float32)
-    self.to_skip = self.stream.latency_samples
-    self.consumed = 0
-    self.emitted = 0
-
-  def take_masks(self):
-    """(vocal mask, magnitude) [frames, bins] of the offline frames since the last call."""
-    bins = self.stream.frames.num_bins
-    masks = np.concatenate(self._masks) if self._masks else np.zeros((0, bins), np.float32)
-    magnitudes = np.concatenate(self._magnitudes) if self._magnitudes else np.zeros((0, bins), np.float32)
-    self._masks, self._magnitudes = [], []
-    return masks, magnitudes
-
-  def _run(self, block):
-    if self.with_masks:
-      vocals, accompaniment, self.state, mask, magnitude = self.step(block.T, self.state)
-      skip = min(self.preroll_frames, len(mask))
-      self.preroll_frames -= skip
-      self._masks.append(np.asarray(mask)[skip:])
-      self._magnitudes.append(np.asarray(magnitude)[skip:])
-    else:
-      vocals, accompaniment, self.state = self.step(block.T, self.state)
-    out = [np.asarray(vocals).T, np.asarray(accompaniment).T]
-    skip = min(self.to_skip, len(out[0]))
-    self.to_skip -= skip
-    out = [o[skip:] for o in out]
-    self.emitted += len(out[0])
-    return tuple(out)
-
-  def process(self, samples):
-    self.consumed += len(samples)
-    self.pending = np.concatenate([self.pending, samples.astype(np.float32)])
-    outputs = []
-    while len(self.pending) >= self.block:
-      outputs.append(self._run(self.pending[:self.block]))
-      self.pending = self.pending[self.block:]
-    return outputs
-
-  def finish(self):
-    """Flushes: pads with zeros until every input sample has come out."""
-    outputs = []
-    flush = np.zeros((self.stream.latency_samples, self.channels), np.float32)
-    self.pending = np.concatenate([self.pending, flush])
-    while self.emitted < self.consumed:
-      if len(self.pending) < self.block:
-        self.pending = np.concatenate(
-            [self.pending, np.zeros((self.block - len(self.pending), self.channels), np.float32)])
-      outputs.append(self._run(self.pending[:self.block]))
-      self.pending = self.pending[self.block:]
-    excess = self.emitted - self.consumed
-    if excess > 0 and outputs:
-      last = outputs[-1]
-      outputs[-1] = tuple(o[:len(o) - excess] for o in last)
-      self.emitted -= excess
-    return outputs
-
-
-def output_paths(path, output_dir):
-  stem, extension = os.path.splitext(os.path.basename(path))
-  extension = extension.lower() if extension.lower() in (".wav", ".flac", ".ogg") else ".wav"
-  return [os.path.join(output_dir, f"{stem}_{name}{extension}") for name in STEMS]
-
-
-def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets=None):
-  """Every output of a run, checked before any work -> [(input path, its target paths)].
-
-  Targets are output_paths(path) plus `extra_targets(path)` (the demo's figure). Raises one
-  UserError (the first problem, and how many more) when: the output folder cannot be written;
-  `subtype` is unknown or cannot be written in a target's format; a target is one of the inputs
-  (never replaced, even with `overwrite`); two inputs would write the same target (inputs with
-  the same name, e.g. a/song.wav and b/song.wav, or song.wav and song.mp3: separate them into
-  different folders); a target exists and is not a regular file; or it exists and not `overwrite`.
-  """
-  import soundfile
-  from tf_drnn.atomic import check_output_dir
-  check_output_dir(output_dir)
-  paths = [os.fspath(p) for p in paths]
-  problems = []
-  if subtype is not None and subtype.upper() not in soundfile.available_subtypes():
-    problems.append(f"unknown --subtype={subtype} (choose one of {', '.join(sorted(soundfile.available_subtypes()))})")
-  inputs = set()
-  for path in paths:
-    try:
-      status = os.stat(path)
-      inputs.add((status.st_dev, status.st_ino))
-    except OSError:
-      pass  # A missing input is reported when its turn comes.
-  owners, plan, existing = {}, [], []
-  for path in paths:
-    audio = output_paths(path, output_dir)
-    targets = audio + list(extra_targets(path) if extra_targets else [])
-    for target in targets:
-      key = os.path.realpath(target)
-      if key in owners:
-        problems.append(f"{target}: both {owners[key]} and {path} would write it (inputs with the same name); "
-                        "separate them into different --output_dir folders")
-        continue
-      owners[key] = path
-      if target in audio and subtype is not None and not problems and not soundfile.check_format(
-          os.path.splitext(target)[1].lstrip(".").upper(), subtype.upper()):
-        problems.append(f"{target}: --subtype={subtype} cannot be written as "
-                        f"{os.path.splitext(target)[1].lstrip('.').upper()}")
-      if not os.path.lexists(target):
-        continue
-      try:
-        status = os.stat(target)
-        is_input = (status.st_dev, status.st_ino) in inputs
-      except OSError:
-        is_input = False
-      if is_input:
-        problems.append(f"{target}: is an input of this run, never overwritten; choose another --output_dir")
-      elif not os.path.isfile(target):
-        problems.append(f"{target}: exists and is not a regular file; it cannot be replaced")
-      elif not overwrite:
-        existing.append(f"{target}: already exists (pass --overwrite to replace it)")
-    plan.append((path, targets))
-  problems += existing  # Last: --overwrite is suggested only where it loses nothing but old outputs.
-  if problems:
-    more = f" (and {len(problems) - 1} more problem(s) with the outputs)" if len(problems) > 1 else ""
-    raise UserError(problems[0] + more)
-  return plan
-
-
 def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
   import soundfile
   from tf_drnn.audio import check_channels, check_not_silent, check_readable, read_audio, truncation_warning
@@ -342,7 +126,7 @@ def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
     check_channels(path, waveform.shape[1])
     check_not_silent(path, waveform)
     info = None
-  with _AtomicStemWriters(targets, info, path, subtype) as writers:
+  with AtomicStemWriters(targets, info, path, subtype) as writers:
     if blockwise:
       _separate_blocks(separator, path, info, writers, progress)
     else:
@@ -352,8 +136,28 @@ def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
   return targets
 
 
-def _separate_blocks(separator, path, info, writers, progress):
+def _read_blocks(path, frames):
+  """Float32 blocks [frames, channels] of an audio file; only reading and decoding failures here
+  are the input's fault (AudioFileError "corrupt audio")."""
   import soundfile
+  try:
+    with soundfile.SoundFile(path) as f:
+      blocks = f.blocks(blocksize=frames, dtype="float32", always_2d=True)
+      while True:
+        try:
+          block = next(blocks)
+        except StopIteration:
+          return
+        except Exception as error:
+          raise AudioFileError(path, f"corrupt audio ({str(error).splitlines()[0][:120]})") from None
+        yield block
+  except AudioFileError:
+    raise
+  except (RuntimeError, OSError) as error:  # Opening it.
+    raise AudioFileError(path, f"corrupt audio ({str(error).splitlines()[0][:120]})") from None
+
+
+def _separate_blocks(separator, path, info, writers, progress):
   from tf_drnn.audio import check_samples
   from tf_drnn.fullband import FullBandRunner
   channels, rate, total = info.channels, info.samplerate, info.frames
@@ -368,19 +172,12 @@ def _separate_blocks(separator, path, info, writers, progress):
     writers.write(stems)
     written += len(stems[0])
 
-  read_block = max(rate * 10, 1)
-  try:
-    with soundfile.SoundFile(path) as f:
-      for block in f.blocks(blocksize=read_block, dtype="float32", always_2d=True):
-        check_samples(path, block)
-        any_sound = any_sound or bool(np.any(block))
-        emit(runner.process(block))
-        if progress is not None:
-          progress(len(block))
-  except AudioFileError:
-    raise
-  except Exception as error:
-    raise AudioFileError(path, f"corrupt audio ({str(error).splitlines()[0][:120]})") from None
+  for block in _read_blocks(path, max(rate * 10, 1)):
+    check_samples(path, block)
+    any_sound = any_sound or bool(np.any(block))
+    emit(runner.process(block))  # A model or runtime error here is ours: it propagates as it is.
+    if progress is not None:
+      progress(len(block))
   if not any_sound:
     raise AudioFileError(path, "silent audio (all samples are zero)")
   emit(runner.finish())
@@ -389,81 +186,13 @@ def _separate_blocks(separator, path, info, writers, progress):
     writers.write([pad, pad])
 
 
-class _AtomicStemWriters:
-  """Writes the stems to temporary files; both are renamed into place together, only when all is
-  written (tf_drnn.atomic.atomic_outputs). A failed write is an OutputError naming the target."""
-
-  def __init__(self, targets, info, source_path, subtype):
-    import contextlib
-    self.targets, self.info, self.subtype = targets, info, subtype
-    self.files = []
-    self._stack = contextlib.ExitStack()
-
-  def open(self, rate, channels):
-    import soundfile
-    for target, tmp in zip(self.targets, self.tmps):
-      fmt = os.path.splitext(target)[1].lstrip(".").upper()
-      subtype = self.subtype or (self.info.subtype if self.info is not None and fmt == self.info.format
-                                 else None)
-      if subtype is not None and not soundfile.check_format(fmt, subtype):
-        subtype = None  # The input's subtype does not fit this format (--subtype is checked up front).
-      try:
-        self.files.append(self._stack.enter_context(
-            soundfile.SoundFile(tmp, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype)))
-      except (OSError, RuntimeError) as error:
-        raise output_error(target, error) from None
-
-  def write(self, stems):
-    for target, f, stem in zip(self.targets, self.files, stems):
-      try:
-        f.write(np.clip(stem, -1.0, 1.0) if f.subtype.startswith("PCM") else stem)
-      except (OSError, RuntimeError) as error:
-        raise output_error(target, error) from None
-
-  def __enter__(self):
-    from tf_drnn.atomic import atomic_outputs
-    self._stack.__enter__()
-    try:
-      self.tmps = self._stack.enter_context(atomic_outputs(self.targets))
-    except OSError as error:
-      self._stack.__exit__(None, None, None)
-      raise output_error(self.targets[0], error) from None
-    return self
-
-  def __exit__(self, exc_type, exc, tb):
-    try:
-      return self._stack.__exit__(exc_type, exc, tb)
-    except (OSError, RuntimeError) as error:  # Flushing or renaming into place failed.
-      if exc is not None:
-        raise exc
-      raise output_error(getattr(error, "filename", None) or self.targets[0], error) from None
-
-
-def output_error(target, error):
-  """An OSError or libsndfile error while writing `target` -> OutputError (fatal: full disk, read-only)."""
-  import errno
-  import shutil
-  fatal_codes = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM)
-  code = getattr(error, "errno", None)
-  if isinstance(error, OSError) and code:
-    return OutputError(target, f"cannot write: {os.strerror(code)}", fatal=code in fatal_codes)
-  line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-  try:
-    full = shutil.disk_usage(os.path.dirname(os.path.abspath(target))).free < 1 << 20
-  except OSError:
-    full = False
-  if full:
-    return OutputError(target, f"cannot write: {os.strerror(errno.ENOSPC)}", fatal=True)
-  # libsndfile reports every failed write(2) as "System error." (the errno is not kept).
-  return OutputError(target, f"cannot write ({line})", fatal="System error" in line)
-
-
 # --- command line -------------------------------------------------------------------------------
 
 def define_flags():
   from absl import flags
+  from tf_drnn.models import bundled_names_help
   flags.DEFINE_string("model", None, "A .keras model, a tf-drnn-train model_dir, or a bundled "
-                      "model's name: drnn2 (default) or drnn2_compact (faster, smaller).")
+                      f"model's name: {bundled_names_help()}.")
   flags.DEFINE_string("output_dir", None, "Where <name>_vocals and <name>_accompaniment files go. Every "
                       "output is checked before any file is separated: two inputs with the same name "
                       "(a/song.wav b/song.wav, or song.wav song.mp3) are an error, not renamed; separate "
@@ -510,6 +239,12 @@ def main(argv, values=None):
         bar.close()
         print(f"stopped: {len(paths) - paths.index(path) - 1} file(s) not attempted", file=sys.stderr)
         sys.exit(1)
+    except Exception as error:  # Not the input's fault (the model, memory, a bug): stop, saying so.
+      bar.close()
+      line = (str(error).strip().splitlines() or [""])[0][:200]
+      print(f"error: separating {path} failed inside tf-drnn ({type(error).__name__}: {line}); nothing was "
+            f"written for it; {len(paths) - paths.index(path) - 1} file(s) not attempted", file=sys.stderr)
+      sys.exit(1)
     finally:
       bar.close()
   if failures:

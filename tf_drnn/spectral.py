@@ -56,21 +56,20 @@ def istft(spectrogram, num_samples, config=DEFAULT_AUDIO_CONFIG):
 # --- NumPy reference (tests, and TF-free callers) -----------------------------------------------
 
 def stft_numpy(waveform, config=DEFAULT_AUDIO_CONFIG):
-  """NumPy STFT, same convention as :func:`stft`. [samples] -> complex64 [frames, bins]."""
+  """NumPy STFT, same convention as :func:`stft`. [..., samples] -> complex64 [..., frames, bins]."""
   waveform = np.asarray(waveform, np.float32)
-  left, right = _padding(len(waveform), config)
-  padded = np.concatenate([np.zeros(left, np.float32), waveform, np.zeros(right, np.float32)])
-  count = num_frames(len(waveform), config)
-  index = np.arange(config.n_fft)[None, :] + config.hop_length * np.arange(count)[:, None]
-  frames = padded[index] * sine_window(config.n_fft)
-  return np.fft.rfft(frames, axis=-1).astype(np.complex64)
+  left, right = _padding(waveform.shape[-1], config)
+  padded = np.pad(waveform, [(0, 0)] * (waveform.ndim - 1) + [(left, right)])
+  frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)[..., ::config.hop_length, :]
+  return np.fft.rfft(frames * sine_window(config.n_fft), axis=-1).astype(np.complex64)
 
 
 def istft_numpy(spectrogram, num_samples, config=DEFAULT_AUDIO_CONFIG):
-  """NumPy inverse STFT, same convention as :func:`istft`. [frames, bins] -> [num_samples]."""
+  """NumPy inverse STFT, same convention as :func:`istft`. [..., frames, bins] -> [..., num_samples]."""
   frames = np.fft.irfft(spectrogram, n=config.n_fft, axis=-1) * sine_window(config.n_fft, np.float64)
-  hop = config.hop_length
-  signal = np.zeros(hop * (len(frames) + 1), np.float64)
-  for t, frame in enumerate(frames):
-    signal[t * hop:t * hop + config.n_fft] += frame
-  return signal[hop:hop + num_samples].astype(np.float32)
+  hop = config.hop_length  # n_fft = 2 hop (AudioConfig): each frame is two halves of one hop.
+  count = frames.shape[-2]
+  signal = np.zeros(frames.shape[:-2] + (hop * (count + 1),), np.float64)
+  signal[..., :count * hop] += frames[..., :hop].reshape(frames.shape[:-2] + (count * hop,))
+  signal[..., hop:] += frames[..., hop:].reshape(frames.shape[:-2] + (count * hop,))
+  return signal[..., hop:hop + num_samples].astype(np.float32)

@@ -1,15 +1,24 @@
 """Training: `tf-drnn-train` (absl flags) over the library function :func:`train`.
 
+One Keras 3 program (`model.fit`) for both backends: under TensorFlow (the product's main
+path; `tf.distribute` for several GPUs or hosts) the example generator feeds it through
+tf.data, under JAX (`tf-drnn-train-jax`, or KERAS_BACKEND=jax: machines with JAX and no
+TensorFlow) through a background thread. Examples (`data.pipeline`), loss, optimizer,
+Keras' own warm-up + cosine schedule, dev scoring, best-model selection and the checkpoint
+format are the same on both.
+
 Writes into MODEL_DIR:
-  model.keras        the best model on the dev split (vocal GNSDR), written atomically
+  model.keras        the best model on the dev split (vocal GNSDR; the last one without dev clips),
+                     with its AudioConfig, written atomically
   best.json          its dev scores, step and training options
   training.json      steps done, whether complete, wall time over every session, hardware
-                     (the same record as tf-drnn-train-jax writes; tf_drnn.reproduce reads it)
-  checkpoints/       model + optimizer + step, to resume a killed run with the same flags
-  logs/              TensorBoard scalars (loss, learning rate, input-pipeline share, dev GNSDR)
-  options.json       the options of the run (written with its first checkpoint), checked on resume
+  state.npz          weights, optimizer, step, best dev score and training time every --eval_every
+                     steps: a killed run resumes from it with the same flags (the one before is kept
+                     as state.previous.npz, the fallback when state.npz cannot be read)
+  options.json       the options of the run (written with its first state.npz), checked on resume
+  logs/              TensorBoard scalars (TensorFlow backend)
 
-It never trains over an earlier run it cannot resume (a model.keras without checkpoints, say):
+It never trains over an earlier run it cannot resume (a model.keras without state.npz, say):
 that stops with one line, unless --restart (TrainOptions.restart) discards the earlier run.
 """
 import dataclasses
@@ -18,16 +27,16 @@ import logging
 import math
 import numbers
 import os
-import re
+import queue
+import threading
 import time
 
-from tf_drnn.atomic import nearest_existing, write_json
+from tf_drnn.atomic import atomic_output, nearest_existing, write_json
 from tf_drnn.data import load_dataset
 from tf_drnn.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
-_MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format", "dropout",
-                  "level_feature")
+_MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format")
 log = logging.getLogger("tf_drnn.train")
 
 
@@ -43,8 +52,6 @@ class TrainOptions:
   num_layers: int = 3
   hidden_units: int = 1000
   output_format: str = "masked"
-  dropout: float = 0.0
-  level_feature: bool = False
   loss: str = "mse"
   discriminative_weight: float = 0.05
   train_steps: int = 10000
@@ -56,9 +63,7 @@ class TrainOptions:
   circular_shift: int = 10000
   random_shift: bool = False
   remix_probability: float = 0.0
-  level_range_db: float = 0.0
   voice_db_range: tuple = ()  # (lo, hi) dB: per-example voice-to-accompaniment ratio; (): 0 dB
-  target: str = "magnitude"
   speed_factors: tuple = ()
   seed: int = 0
   init_model: str = ""
@@ -66,47 +71,13 @@ class TrainOptions:
   strategy: str = "default"
   eval_every: int = 500
   jit_compile: bool = True
+  max_seconds: float = 0.0  # stop (state and model saved) after this much wall time; 0: no limit
+  scan_unroll: int = 0  # > 0: recurrences run as a scan of this many steps per iteration
 
 
-def make_strategy(name):
-  """The tf.distribute strategy for `name`: one device (a GPU when present), mirrored or multi-worker."""
-  import tensorflow as tf
-  if name == "default":
-    return tf.distribute.get_strategy()  # No distribution; TF places ops on a GPU when present.
-  if name == "mirrored":
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-    return tf.distribute.MirroredStrategy(devices)
-  if name == "multi_worker":
-    if "TF_CONFIG" not in os.environ:
-      raise UserError("--strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task)")
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  raise UserError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
-
-
-def save_model_atomically(model, path):
-  """model.save to a temporary .keras file beside `path`, then rename: never a half-written model."""
-  from tf_drnn.atomic import atomic_output
-  with atomic_output(path) as tmp:
-    model.save(tmp)
-
-
-def warm_start(model, init_model):
-  """Copies the weights (feature statistics included) of a trained model of the same structure."""
-  import keras
-  from tf_drnn import model as model_lib
-  from tf_drnn.separate import resolve_model_path
-  source = keras.models.load_model(resolve_model_path(init_model), compile=False)
-  if model_lib.describe(source) != model_lib.describe(model):
-    raise UserError(f"{init_model}: its structure {model_lib.describe(source)} differs from the flags' "
-                    f"{model_lib.describe(model)}")
-  model.set_weights(source.get_weights())
-
-
-def checked_tracks(options, trainer="tensorflow"):
-  """(train tracks, dev tracks) of the options' dataset, after the checks every trainer makes
-  (possible option values, clips found, a model_dir this `trainer` may train in: see
-  :func:`check_model_dir`). Nothing is written but the model_dir itself (and, with --restart,
+def checked_tracks(options):
+  """(train tracks, dev tracks) of the options' dataset, after the checks training makes
+  (possible option values, clips found, a model_dir it may train in: see :func:`check_model_dir`). Nothing is written but the model_dir itself (and, with --restart,
   the earlier run's files are removed)."""
   check_options(options)
   dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
@@ -117,7 +88,7 @@ def checked_tracks(options, trainer="tensorflow"):
     os.makedirs(options.model_dir, exist_ok=True)
   except OSError as error:
     raise UserError(f"--model_dir={options.model_dir}: cannot create it ({error.strerror})") from None
-  check_model_dir(options, trainer)
+  check_model_dir(options)
   return train_tracks, dev_tracks
 
 
@@ -139,9 +110,9 @@ def _is_number(value):
 def check_options(options):
   """Raises a UserError naming the first flag whose value (or combination) cannot train.
 
-  Pure Python: both trainers call it before TensorFlow or JAX loads.
+  Pure Python: called before TensorFlow or JAX loads.
   """
-  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS, TARGETS, recurrent_layer_indices
+  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS, recurrent_layer_indices
   o = options
   require("model_dir", o.model_dir, bool(o.model_dir), "name the folder for the model and checkpoints")
   require("model_dir", o.model_dir, not os.path.exists(o.model_dir) or os.path.isdir(o.model_dir),
@@ -149,12 +120,12 @@ def check_options(options):
   parent = nearest_existing(os.path.dirname(os.path.abspath(o.model_dir)))
   require("model_dir", o.model_dir, os.path.isdir(parent), f"{parent} is a file, not a folder")
   for flag, names in (("architecture", ARCHITECTURES), ("output_format", OUTPUT_FORMATS), ("loss", LOSSES),
-                      ("target", TARGETS), ("strategy", STRATEGIES)):
+                      ("strategy", STRATEGIES)):
     require(flag, getattr(o, flag), getattr(o, flag) in names, f"choose one of {', '.join(names)}")
   for flag in ("num_layers", "hidden_units", "train_steps", "batch_size", "sequence_length", "eval_every"):
     value = getattr(o, flag)
     require(flag, value, _is_int(value) and value >= 1, "must be a whole number of at least 1")
-  for flag in ("warmup_steps", "circular_shift"):
+  for flag in ("warmup_steps", "circular_shift", "scan_unroll"):
     value = getattr(o, flag)
     require(flag, value, _is_int(value) and value >= 0, "must be a whole number of at least 0")
   require("context", o.context, o.context in (1, 3, 5) and _is_int(o.context), "must be 1, 3 or 5 frames")
@@ -162,13 +133,12 @@ def check_options(options):
     recurrent_layer_indices(o.architecture, o.num_layers)
   except ValueError as error:
     require("num_layers", o.num_layers, False, f"{error} (--architecture={o.architecture})")
-  require("dropout", o.dropout, _is_number(o.dropout) and 0 <= o.dropout < 1, "must be in [0, 1)")
   require("discriminative_weight", o.discriminative_weight,
           _is_number(o.discriminative_weight) and 0 <= o.discriminative_weight < 1,
           "must be in [0, 1) (from 1 on, the objective rewards estimates that grow without bound)")
   require("learning_rate", o.learning_rate, _is_number(o.learning_rate) and o.learning_rate > 0,
           "must be a number above 0")
-  for flag in ("clip_norm", "level_range_db"):
+  for flag in ("clip_norm", "max_seconds"):
     value = getattr(o, flag)
     require(flag, value, _is_number(value) and value >= 0, "must be a number of at least 0 (0: none)")
   require("remix_probability", o.remix_probability,
@@ -186,9 +156,9 @@ def check_options(options):
 
 
 def options_writer(options):
-  """A function that writes MODEL_DIR/options.json on its first call only: each trainer calls it
-  just before its first checkpoint (or state.npz) of a session, so a run that stops sooner leaves
-  no options.json behind."""
+  """A function that writes MODEL_DIR/options.json on its first call only: training calls it
+  just before its first state.npz of a session, so a run that stops sooner leaves no
+  options.json behind."""
   written = []
 
   def write():
@@ -213,12 +183,12 @@ _RUN_FILES = ("model.keras", "best.json", "training.json", "state.npz", "state.p
 RESTART_CHOICE = "to keep it, train into a new --model_dir; to train over it from step 0, add --restart"
 
 
-def check_model_dir(options, trainer="tensorflow"):
-  """Whether the `trainer` ("tensorflow": checkpoints/; "jax": state.npz) starts afresh in the
-  model_dir ("new") or resumes the run there ("resume", the model options being the same).
+def check_model_dir(options):
+  """Whether training starts afresh in the model_dir ("new") or resumes the run there ("resume":
+  a state.npz, and the same model options).
 
-  An earlier run that this trainer cannot resume (a model.keras without checkpoints, an unreadable
-  checkpoint list, no options.json) is a UserError: training never starts over on top of it,
+  An earlier run that cannot be resumed (a model.keras without state.npz, the checkpoints/ of an
+  older trainer, no options.json) is a UserError: training never starts over on top of it,
   unless options.restart, which removes that run's files first.
   """
   model_dir = options.model_dir
@@ -232,15 +202,9 @@ def check_model_dir(options, trainer="tensorflow"):
     _discard_run(model_dir)
     log.info("--restart: removed the earlier run in %s (%s)", model_dir, ", ".join(earlier))
     return "new"
-  if trainer == "jax":
-    if not any(os.path.exists(os.path.join(model_dir, n)) for n in ("state.npz", "state.previous.npz")):
-      raise UserError(f"{model_dir}: holds an earlier run ({', '.join(earlier)}) but no state.npz, "
-                      f"which tf-drnn-train-jax resumes from; {RESTART_CHOICE}")
-  elif "checkpoints/" not in earlier:
-    raise UserError(f"{model_dir}: holds an earlier run ({', '.join(earlier)}) but no checkpoints/ "
+  if not any(os.path.exists(os.path.join(model_dir, n)) for n in ("state.npz", "state.previous.npz")):
+    raise UserError(f"{model_dir}: holds an earlier run ({', '.join(earlier)}) but no state.npz "
                     f"to resume it from; {RESTART_CHOICE}")
-  else:
-    checkpoint_paths(checkpoint_dir)
   if not os.path.exists(os.path.join(model_dir, "options.json")):
     raise UserError(f"{model_dir}: holds an earlier run but no options.json, so the options it was trained "
                     f"with are unknown; put its options.json back to resume it, or {RESTART_CHOICE}")
@@ -248,68 +212,16 @@ def check_model_dir(options, trainer="tensorflow"):
   return "resume"
 
 
-_CHECKPOINT_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths): "(.*)"$|'
-                              r'^(all_model_checkpoint_timestamps|last_preserved_timestamp): [0-9.e+-]+$')
-
-
-def checkpoint_paths(checkpoint_dir):
-  """The checkpoints that `checkpoint_dir/checkpoint` lists, oldest first.
-
-  A missing or unreadable list, or one naming no checkpoint on disk, is a UserError (TensorFlow
-  would warn and start from step 0).
-  """
-  path = os.path.join(checkpoint_dir, "checkpoint")
-  problem = None
-  try:
-    with open(path, errors="replace") as f:
-      matches = [_CHECKPOINT_LINE.match(line.strip()) for line in f if line.strip()]
-  except OSError as error:
-    matches, problem = [], error.strerror.lower()
-  if problem is None and (not matches or not all(matches)):
-    problem = "not a TensorFlow checkpoint list"
-  listed = [m.group(2) for m in matches if m and m.group(1) == "all_model_checkpoint_paths"] or [
-      m.group(2) for m in matches if m and m.group(1) == "model_checkpoint_path"]
-  paths = [p if os.path.isabs(p) else os.path.join(checkpoint_dir, p) for p in listed]
-  if problem is None and not any(os.path.exists(p + ".index") for p in paths):
-    problem = f"none of the checkpoints it lists ({', '.join(listed) or 'none'}) is there"
-  if problem:
-    raise UserError(f"{path}: {problem}, so the run in {os.path.dirname(checkpoint_dir)} cannot be "
-                    f"resumed; {RESTART_CHOICE}")
-  return paths
-
-
-def restore_intact_checkpoint(checkpoint, checkpoint_dir):
-  """Restores the newest checkpoint of `checkpoint_dir` that reads back whole; returns its path,
-  or None where there is none. A corrupt one (truncated or garbled .index or .data) is logged in
-  one line and the previous one is tried; if none is intact, a UserError."""
-  import tensorflow as tf
-  if not os.path.exists(os.path.join(checkpoint_dir, "checkpoint")):
-    return None
-  paths = checkpoint_paths(checkpoint_dir)
-  for i, path in enumerate(reversed(paths)):
-    try:
-      checkpoint.restore(path).expect_partial()
-      return path
-    except (tf.errors.OpError, IndexError, ValueError) as error:
-      reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
-      files = ", ".join(os.path.basename(f) for f in sorted(tf.io.gfile.glob(path + ".*")))
-      later = (f"falling back to the previous one, {os.path.basename(paths[-2 - i])}"
-               if i + 1 < len(paths) else "and no earlier checkpoint is left")
-      log.warning("checkpoint %s cannot be read (%s: %s); %s", path, files or "no files", reason, later)
-  raise UserError(f"{checkpoint_dir}: no intact checkpoint to resume from (none of "
-                  f"{', '.join(os.path.basename(p) for p in paths)} can be read); {RESTART_CHOICE}")
-
-
 def _discard_run(model_dir):
   """Removes the files of an earlier run from model_dir (--restart): its model, records, options,
-  state, checkpoints (the chief's and any worker's) and TensorBoard event files."""
+  state, an older trainer's checkpoints (the chief's and any worker's) and TensorBoard event files."""
   import glob
   paths = [os.path.join(model_dir, name) for name in _RUN_FILES + ("options.json",)]
   for checkpoint_dir in [os.path.join(model_dir, "checkpoints")] + glob.glob(
       os.path.join(model_dir, ".worker-*", "checkpoints")):
     paths += glob.glob(os.path.join(checkpoint_dir, "checkpoint")) + glob.glob(
         os.path.join(checkpoint_dir, "ckpt-*"))
-  paths += glob.glob(os.path.join(model_dir, "logs", "events.out.tfevents.*"))
+  paths += glob.glob(os.path.join(model_dir, "logs", "**", "events.out.tfevents.*"), recursive=True)
   for path in paths:
     try:
       os.remove(path)
@@ -341,197 +253,317 @@ def _check_resume_options(model_dir, options):
                       "use another --model_dir")
 
 
-def make_train_step(model, optimizer, loss_fn, frames_per_batch, strategy=None, jit_compile=True):
-  """One optimizer step: batch (mixture [B, L, bins], targets [B, L, 2, bins]) -> mean loss per frame.
-
-  Without a strategy the forward and backward pass compile with XLA (`jit_compile`); with
-  one, the batch is a distributed value, each replica computes its share of the global
-  mean and the optimizer aggregates the gradients.
-  """
-  import tensorflow as tf
-  variables = model.trainable_variables
-
-  def forward_backward(mixture, targets):
-    with tf.GradientTape() as tape:
-      estimates = model(mixture, training=True)
-      loss = tf.reduce_sum(loss_fn.call(targets, estimates)) / frames_per_batch
-    return loss, tape.gradient(loss, variables)
-
-  compiled = tf.function(forward_backward, jit_compile=jit_compile and strategy is None)
-
-  def replica_step(mixture, targets):
-    loss, gradients = compiled(mixture, targets)
-    optimizer.apply_gradients(zip(gradients, variables))
-    return loss
-
-  @tf.function
-  def train_step(batch):
-    if strategy is None:
-      return replica_step(*batch)
-    losses = strategy.run(replica_step, args=batch)
-    return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
-
-  return train_step
-
+# --- the training loop (both backends) ------------------------------------------------------------
 
 def train(options: TrainOptions):
-  """Trains a model; returns the best dev metrics. Resumes from MODEL_DIR's last checkpoint."""
+  """Trains a model; returns the best dev metrics (None without dev clips). Resumes from
+  MODEL_DIR's state.npz when there is one."""
   train_tracks, dev_tracks = checked_tracks(options)
-
-  import numpy as np
-  import tensorflow as tf
   import keras
 
   from tf_drnn import model as model_lib
   from tf_drnn.data import pipeline
-  from tf_drnn.evaluate import evaluate_tracks
-  from tf_drnn.losses import DiscriminativeLoss
-  from tf_drnn.separate import offline_estimates
 
-  strategy = make_strategy(options.strategy)
-  is_chief = _is_chief(strategy)
-  work_dir = options.model_dir if is_chief else os.path.join(
-      options.model_dir, f".worker-{strategy.cluster_resolver.task_id}")
-
+  backend = _Backend(options)
   keras.utils.set_random_seed(options.seed)
   log.info("loading %d training clips, %d dev clips", len(train_tracks), len(dev_tracks))
   sources, statistics_sources = training_sources(train_tracks, options.speed_factors)
-  dev_tracks = [_cached(t) for t in dev_tracks]
+  with backend.scope():
+    model = compiled_model(options, backend.jit_compile)
 
-  with strategy.scope():
-    model = model_lib.build_model_from_options(dataclasses.asdict(options))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=max(options.train_steps - options.warmup_steps, 1), alpha=0.05,
-        warmup_target=options.learning_rate, warmup_steps=options.warmup_steps)
-    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=options.clip_norm or None)
-    optimizer.build(model.trainable_variables)
-    loss_fn = DiscriminativeLoss(options.loss, options.discriminative_weight)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    best_dev = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name="best_dev")
-    trained_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="trained_seconds")
-
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best_dev=best_dev,
-                                   trained_seconds=trained_seconds)
-  checkpoint_dir = os.path.join(work_dir, "checkpoints")
-  resumed_from = restore_intact_checkpoint(checkpoint, checkpoint_dir)  # Before anything is written.
-  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
-  if resumed_from:
-    log.info("resuming from %s at step %d (best dev vocal GNSDR so far %.2f dB)",
-             resumed_from, int(step.numpy()), float(best_dev.numpy()))
-    print(f"Resuming from checkpoint at step {int(step.numpy())}", flush=True)
+  state = TrainingState(model, options)
+  resumed = state.load()
+  if resumed:
+    log.info("resuming at step %d (best dev vocal GNSDR so far %.2f dB)", state.step, state.best_dev)
+    print(f"Resuming from step {state.step}", flush=True)
   elif options.init_model:
+    from tf_drnn.models import warm_start
     warm_start(model, options.init_model)
+    print(f"Starting from the weights of {options.init_model}", flush=True)
   else:
-    model.get_layer("features").set_statistics(pipeline.statistics_magnitudes(statistics_sources))
+    from tf_drnn.data.sources import statistics_magnitudes
+    model_lib.ModelParts(model).features.set_statistics(statistics_magnitudes(statistics_sources))
 
-  global_batch = options.batch_size
-  data = pipeline.training_dataset(sources, global_batch, options.sequence_length,
-                                   options.circular_shift, options.seed + int(step.numpy()),
-                                   random_shift=options.random_shift,
-                                   remix_probability=options.remix_probability,
-                                   target=options.target,
-                                   level_range_db=options.level_range_db,
-                                   voice_db_range=tuple(options.voice_db_range))
-  distributed = options.strategy != "default"
-  iterator = iter(strategy.experimental_distribute_dataset(data) if distributed else data)
-  frames_per_batch = float(global_batch * options.sequence_length)
-  train_step = make_train_step(model, optimizer, loss_fn, frames_per_batch,
-                               strategy if distributed else None, options.jit_compile)
+  progress = _keras_callback(TrainingProgress)(model, options, state, [_cached(t) for t in dev_tracks], backend)
+  if options.init_model and not resumed:
+    progress.score_starting_model()
+  if state.step < options.train_steps:
+    batches = pipeline.batches(
+        sources, options.batch_size, options.sequence_length, options.circular_shift,
+        seed=options.seed + state.step, random_shift=options.random_shift,
+        remix_probability=options.remix_probability, voice_db_range=tuple(options.voice_db_range))
+    epochs = -(-(options.train_steps - state.step) // options.eval_every)
+    model.fit(backend.dataset(batches, options), epochs=epochs, steps_per_epoch=options.eval_every, shuffle=False,
+              callbacks=[progress] + backend.callbacks(), verbose=2 if backend.is_chief else 0)
+  progress.finish()
+  return progress.best_result
 
-  def keep_best(current, result, seconds):
-    """Writes model.keras and best.json (chief only): the model of step `current` is the best so far."""
-    if is_chief:
-      save_model_atomically(model, os.path.join(work_dir, "model.keras"))
-      write_json(os.path.join(work_dir, "best.json"), {"step": current, "dev": result,
-                                                      "options": dataclasses.asdict(options),
-                                                      "training_seconds": seconds})
 
-  seconds_before = float(trained_seconds.numpy())  # Earlier sessions' training time (resumed runs).
-  hardware = hardware_description()
+def compiled_model(options, jit_compile=False):
+  """The model of `options`, compiled for training: the discriminative loss, Adam with global
+  gradient-norm clipping, Keras' linear warm-up then cosine decay to 5 % of the peak rate over
+  --train_steps; the optimizer built (its variables exist, to restore a state into)."""
+  import keras
 
-  def record_training(seconds_now):
-    """Sets the checkpointed training time (this session's `seconds_now` added to the earlier
-    sessions') and writes training.json (chief only)."""
-    trained_seconds.assign(seconds_before + seconds_now)
-    if is_chief:
-      write_json(os.path.join(work_dir, "training.json"), training_record(
-          "keras-tensorflow", int(step.numpy()), options.train_steps, seconds_before + seconds_now, hardware))
+  from tf_drnn import model as model_lib
+  from tf_drnn.losses import DiscriminativeLoss
+  model = model_lib.build_model_from_options(dataclasses.asdict(options))
+  if options.scan_unroll:
+    model_lib.run_recurrences_as_scan(model, options.scan_unroll)
+  schedule = keras.optimizers.schedules.CosineDecay(
+      0.0, decay_steps=max(options.train_steps - options.warmup_steps, 1), alpha=0.05,
+      warmup_target=options.learning_rate, warmup_steps=options.warmup_steps)
+  optimizer = keras.optimizers.Adam(schedule, global_clipnorm=options.clip_norm or None)
+  model.compile(optimizer, DiscriminativeLoss(options.loss, options.discriminative_weight), jit_compile=jit_compile)
+  optimizer.build(model.trainable_variables)
+  return model
 
-  write_options = options_writer(options)
 
-  def save_checkpoint(number):
-    """manager.save; the session's first also writes options.json (chief only) just before it."""
-    if is_chief:
-      write_options()
-    manager.save(checkpoint_number=number)
+def _keras_callback(cls):
+  """`cls` as a keras.callbacks.Callback (Keras loads only when training does)."""
+  import keras
+  return type(cls.__name__, (cls, keras.callbacks.Callback), {})
 
-  def evaluate_dev():
-    if not dev_tracks:
+
+class TrainingProgress:
+  """The Keras callback of a run: counts steps, stops at --train_steps or --max_seconds, stops on a
+  non-finite loss, and every --eval_every steps (each Keras epoch) scores the dev clips, keeps the
+  best model and saves the state. Only the chief writes files."""
+
+  def __init__(self, model, options, state, dev_tracks, backend):
+    super().__init__()
+    self.trained_model, self.options, self.state, self.dev_tracks = model, options, state, dev_tracks
+    self.backend = backend
+    self.best_result = None
+    self.started = time.time()
+    self.session_start_step = state.step
+    self.write_options = options_writer(options)
+
+  def seconds(self):
+    return self.state.seconds_before + time.time() - self.started
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.state.step += 1
+    loss = float((logs or {}).get("loss", 0.0))
+    if not math.isfinite(loss):  # Stop, keeping the last good state on disk.
+      raise RuntimeError(f"training diverged at step {self.state.step} (loss {loss}); "
+                         "lower --learning_rate or --clip_norm")
+    out_of_time = self.options.max_seconds and time.time() - self.started > self.options.max_seconds
+    if self.state.step >= self.options.train_steps or out_of_time:
+      if out_of_time:
+        print(f"\nstopping at step {self.state.step}: --max_seconds={self.options.max_seconds:g} reached",
+              flush=True)
+      self.model.stop_training = True
+
+  def on_epoch_end(self, epoch, logs=None):
+    result = self.evaluate_dev()
+    step = self.state.step
+    if result is not None:
+      score = result["vocals"]["GNSDR"]
+      if logs is not None:
+        logs["dev_vocals_GNSDR"] = score
+      log.info("step %d: dev vocal GNSDR %.2f dB (best %.2f dB)", step, score, self.state.best_dev)
+      print(f"step {step}: dev vocal GNSDR {score:.2f} dB", flush=True)
+    else:
+      score = float(step)  # No dev clips: the last model is kept.
+    if score > self.state.best_dev or not os.path.exists(os.path.join(self.options.model_dir, "model.keras")):
+      self.state.best_dev = max(score, self.state.best_dev)
+      self.best_result = result
+      self.keep_best(step, result)
+    self.save()
+
+  def evaluate_dev(self):
+    if not self.dev_tracks:
       return None
-    _, result = evaluate_tracks(lambda mix: offline_estimates(model, mix), dev_tracks)
+    from tf_drnn.evaluate import evaluate_tracks
+    from tf_drnn.models import offline_estimates
+    _, result = evaluate_tracks(lambda mixture: offline_estimates(self.trained_model, mixture), self.dev_tracks)
     return result
 
-  if options.init_model and not resumed_from and dev_tracks:
-    # The starting model is the one to beat: score it as step 0 and keep it until something is better.
-    result = evaluate_dev()
-    best_dev.assign(result["vocals"]["GNSDR"])
-    print(f"step 0 ({options.init_model}): dev vocal GNSDR {result['vocals']['GNSDR']:.2f} dB", flush=True)
-    keep_best(0, result, 0.0)
-    save_checkpoint(0)  # model.keras is there now: a rerun must find a checkpoint to resume.
+  def keep_best(self, step, result):
+    """Writes model.keras and best.json: the model of `step` is the best so far."""
+    if self.backend.is_chief:
+      from tf_drnn.models import save_model
+      save_model(self.trained_model, os.path.join(self.options.model_dir, "model.keras"))
+      write_json(os.path.join(self.options.model_dir, "best.json"), {
+          "step": step, "dev": result, "options": dataclasses.asdict(self.options),
+          "training_seconds": self.seconds()})
 
-  writer = tf.summary.create_file_writer(os.path.join(work_dir, "logs"))
-  progress = keras.utils.Progbar(options.train_steps, stateful_metrics=["loss", "input_share"],
-                                 verbose=1 if is_chief else 0)
-  input_time = compute_time = 0.0
-  best_result = None
-  start_step = int(step.numpy())
-  started = time.time()
-  while int(step.numpy()) < options.train_steps:
-    t0 = time.perf_counter()
-    batch = next(iterator)
-    t1 = time.perf_counter()
-    loss = float(train_step(batch))
-    t2 = time.perf_counter()
-    input_time += t1 - t0
-    compute_time += t2 - t1
-    if not math.isfinite(loss):
-      raise RuntimeError(f"training diverged at step {int(step.numpy())} (loss {loss}); "
-                         "lower --learning_rate or --clip_norm")
-    current = int(step.assign_add(1).numpy())
-    share = input_time / max(input_time + compute_time, 1e-9)
-    progress.update(current, [("loss", loss), ("input_share", share)])
-    if current % 50 == 0:
-      with writer.as_default(step=current):
-        tf.summary.scalar("loss", loss)
-        tf.summary.scalar("learning_rate", float(schedule(optimizer.iterations)))
-        tf.summary.scalar("input_pipeline_share", share)
-        tf.summary.scalar("seconds_per_step", (input_time + compute_time) / max(current - start_step, 1))
-    if current % options.eval_every == 0 or current == options.train_steps:
-      result = evaluate_dev()
-      score = result["vocals"]["GNSDR"] if result else float(current)
-      if result:
-        with writer.as_default(step=current):
-          for name, value in result["vocals"].items():
-            tf.summary.scalar(f"dev/vocals_{name}", value)
-        log.info("step %d: dev vocal GNSDR %.2f dB (best %.2f dB)", current, score, float(best_dev.numpy()))
-        print(f"\nstep {current}: dev vocal GNSDR {score:.2f} dB", flush=True)
-      if score > best_dev.numpy() or not os.path.exists(os.path.join(work_dir, "model.keras")):
-        best_dev.assign(max(score, float(best_dev.numpy())))
-        best_result = result
-        keep_best(current, result, time.time() - started)
-      record_training(time.time() - started)
-      save_checkpoint(current)
-  seconds = time.time() - started
-  record_training(seconds)
-  if int(step.numpy()) > start_step:
-    save_checkpoint(int(step.numpy()))
-  log.info("trained steps %d..%d in %.0f s; input pipeline share %.1f%%", start_step,
-           int(step.numpy()), seconds, 100 * input_time / max(input_time + compute_time, 1e-9))
-  return best_result
+  def save(self):
+    """state.npz (options.json with the session's first) and training.json."""
+    if not self.backend.is_chief:
+      return
+    self.write_options()
+    self.state.save(self.seconds())
+    write_json(os.path.join(self.options.model_dir, "training.json"), training_record(
+        self.backend.trainer, self.state.step, self.options.train_steps, self.seconds(), self.backend.hardware()))
+
+  def score_starting_model(self):
+    """--init_model: the starting model is the one to beat, scored as step 0 and kept until
+    something is better (a rerun then finds a state to resume)."""
+    result = self.evaluate_dev()
+    if result is None:
+      return
+    self.state.best_dev = result["vocals"]["GNSDR"]
+    print(f"step 0 ({self.options.init_model}): dev vocal GNSDR {self.state.best_dev:.2f} dB", flush=True)
+    self.best_result = result
+    self.keep_best(0, result)
+    self.save()
+
+  def finish(self):
+    log.info("trained steps %d..%d in %.0f s", self.session_start_step, self.state.step,
+             time.time() - self.started)
+    if self.best_result is None and self.dev_tracks and os.path.exists(
+        os.path.join(self.options.model_dir, "best.json")):
+      with open(os.path.join(self.options.model_dir, "best.json")) as f:
+        self.best_result = json.load(f).get("dev")
+
+
+class TrainingState:
+  """The checkpoint of a run, one format on both backends: MODEL_DIR/state.npz holds every model
+  and optimizer variable (in their Keras order), the step, the best dev score and the training
+  time. Saving moves an intact earlier state.npz to state.previous.npz first; loading falls back
+  to it (with one log line) when state.npz cannot be read."""
+
+  def __init__(self, model, options):
+    self.model, self.optimizer = model, model.optimizer
+    self.path = os.path.join(options.model_dir, "state.npz")
+    self.previous_path = os.path.join(options.model_dir, "state.previous.npz")
+    self.step, self.best_dev, self.seconds_before = 0, -math.inf, 0.0
+    self._saved_step = None  # The step of the intact state.npz on disk, if any.
+
+  def _variables(self):
+    return (("model", self.model.variables), ("optimizer", self.optimizer.variables))
+
+  def load(self):
+    """Assigns the first intact state; True if one was there. If none can be read, a UserError."""
+    import zipfile
+    import numpy as np
+    existing = [p for p in (self.path, self.previous_path) if os.path.exists(p)]
+    for i, path in enumerate(existing):
+      try:
+        with np.load(path) as saved:
+          for prefix, variables in self._variables():
+            for j, variable in enumerate(variables):
+              variable.assign(saved[f"{prefix}_{j}"])
+          self.step, self.seconds_before = int(saved["step"]), float(saved["seconds"])
+          self.best_dev = float(saved["best_dev"])
+        self._saved_step = self.step if path == self.path else None
+        return True
+      except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+        later = (f"falling back to {os.path.basename(existing[i + 1])}" if i + 1 < len(existing)
+                 else "and no earlier state is left")
+        log.warning("%s cannot be read (%s); %s", path, reason, later)
+    if existing:
+      raise UserError(f"{os.path.dirname(existing[0])}: no intact state to resume from (none of "
+                      f"{', '.join(os.path.basename(p) for p in existing)} can be read); {RESTART_CHOICE}")
+    return False
+
+  def save(self, seconds):
+    import numpy as np
+    from keras import ops
+    if self._saved_step is not None and self._saved_step < self.step:
+      os.replace(self.path, self.previous_path)
+    arrays = {f"{prefix}_{j}": ops.convert_to_numpy(variable.value)
+              for prefix, variables in self._variables() for j, variable in enumerate(variables)}
+    with atomic_output(self.path) as tmp, open(tmp, "wb") as f:
+      np.savez(f, step=self.step, seconds=seconds, best_dev=self.best_dev, **arrays)
+    self._saved_step = self.step
+
+
+class _Backend:
+  """What differs between Keras backends, and nothing else: device placement and distribution,
+  how the example generator reaches `fit`, TensorBoard, and the hardware record."""
+
+  def __init__(self, options):
+    import keras
+    self.name = keras.backend.backend()
+    self.options = options
+    self.trainer = f"keras-{self.name}"
+    self.strategy = None
+    self.is_chief = True
+    if self.name == "tensorflow":
+      self.strategy = make_strategy(options.strategy)
+      self.is_chief = _is_chief(self.strategy)
+    elif self.name == "jax":
+      if options.strategy == "multi_worker":
+        raise UserError("--strategy=multi_worker needs the TensorFlow backend (tf-drnn-train)")
+      if options.strategy == "mirrored":  # Data parallel over every local accelerator.
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+    else:
+      raise UserError(f"tf-drnn-train runs under the tensorflow or jax Keras backend, not {self.name!r}")
+    # XLA: always under JAX; under TensorFlow by --jit_compile on one device.
+    self.jit_compile = True if self.name == "jax" else bool(options.jit_compile and options.strategy == "default")
+
+  def scope(self):
+    import contextlib
+    return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+  def dataset(self, batches, options):
+    """The generator of (mixture, targets) batches as `fit` takes it on this backend."""
+    if self.name != "tensorflow":
+      return prefetch(batches)
+    import tensorflow as tf
+    from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+    bins = DEFAULT_AUDIO_CONFIG.num_bins
+    signature = (tf.TensorSpec([options.batch_size, options.sequence_length, bins], tf.float32),
+                 tf.TensorSpec([options.batch_size, options.sequence_length, 2, bins], tf.float32))
+    dataset = tf.data.Dataset.from_generator(lambda: batches, output_signature=signature)
+    data_options = tf.data.Options()
+    data_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(data_options).prefetch(2)
+
+  def callbacks(self):
+    if self.name != "tensorflow" or not self.is_chief:
+      return []
+    import keras
+    return [keras.callbacks.TensorBoard(os.path.join(self.options.model_dir, "logs"), update_freq=50)]
+
+  def hardware(self):
+    """What training runs on, e.g. "1 GPU(s)", "CPU (2 cores, x86_64)" or "NVIDIA H200 (gpu, JAX)"."""
+    import platform
+    if self.name == "jax":
+      import jax
+      device = jax.devices()[0]
+      return f"{len(jax.devices())} x {device.device_kind} ({device.platform}, Keras JAX backend)"
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def prefetch(generator, size=4):
+  """Runs `generator` in a daemon thread, `size` items ahead of the consumer (the same items, in
+  the same order)."""
+  items = queue.Queue(maxsize=size)
+
+  def produce():
+    for item in generator:
+      items.put(item)
+
+  threading.Thread(target=produce, daemon=True).start()
+  while True:
+    yield items.get()
+
+
+def make_strategy(name):
+  """The tf.distribute strategy for `name`: one device (a GPU when present), mirrored or multi-worker."""
+  import tensorflow as tf
+  if name == "default":
+    return tf.distribute.get_strategy()  # No distribution; TF places ops on a GPU when present.
+  if name == "mirrored":
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+  if name == "multi_worker":
+    if "TF_CONFIG" not in os.environ:
+      raise UserError("--strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task)")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise UserError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
 
 
 def training_record(trainer, steps, train_steps, seconds, hardware, complete=None, time_budgeted=False):
-  """The training.json both trainers write (tf_drnn.reproduce and tf_drnn.bundle read it).
+  """The training.json of a run (tools/reproduce.py and tools/bundle.py read it).
 
   complete: whether the run is done (default: steps >= train_steps); seconds: wall time of
   every session so far.
@@ -539,14 +571,6 @@ def training_record(trainer, steps, train_steps, seconds, hardware, complete=Non
   return {"trainer": trainer, "steps": steps, "train_steps": train_steps,
           "complete": steps >= train_steps if complete is None else bool(complete),
           "time_budgeted": time_budgeted, "training_seconds": seconds, "hardware": hardware}
-
-
-def hardware_description():
-  """What TensorFlow trains on here, e.g. "1 GPU(s)" or "CPU (2 cores, x86_64)"."""
-  import platform
-  import tensorflow as tf
-  gpus = tf.config.list_physical_devices("GPU")
-  return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores, {platform.machine()})"
 
 
 def _is_chief(strategy):
@@ -572,7 +596,7 @@ class _cached:
 
 def define_flags():
   from absl import flags
-  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS, TARGETS
+  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS
   from tf_drnn.data import DATASETS
   defaults = TrainOptions(data_dir="", model_dir="")
   flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/).")
@@ -602,16 +626,9 @@ def define_flags():
                     "Roll the accompaniment by random offsets instead of multiples of --circular_shift.")
   flags.DEFINE_float("remix_probability", defaults.remix_probability,
                      "Chance of pairing a voice with another training clip's accompaniment.")
-  flags.DEFINE_bool("level_feature", defaults.level_feature,
-                    "Feed each frame's level to the model beside the level-invariant spectrum.")
-  flags.DEFINE_float("level_range_db", defaults.level_range_db,
-                     "Train on mixtures within +-this many dB of -20 dBFS (for --level_feature).")
   flags.DEFINE_list("voice_db_range", list(defaults.voice_db_range),
                     "LO,HI: mix each training example with the voice a uniformly drawn LO..HI dB over "
                     "the accompaniment (e.g. -10,5); empty: 0 dB, as in the paper.")
-  flags.DEFINE_float("dropout", defaults.dropout, "Dropout rate after each hidden layer while training.")
-  flags.DEFINE_enum("target", defaults.target, TARGETS,
-                    "Training targets: source magnitudes (paper) or phase-sensitive projections.")
   flags.DEFINE_list("speed_factors", list(defaults.speed_factors),
                     "Also train on every clip played this many times faster (pitch and tempo), "
                     "e.g. 0.89,0.94,1.06,1.12 for +-1 and +-2 semitones.")
@@ -627,7 +644,12 @@ def define_flags():
                     "default: one device (GPU if present); mirrored: all local GPUs (or CPUs); "
                     "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG.")
   flags.DEFINE_integer("eval_every", defaults.eval_every, "Steps between dev evaluations and checkpoints.")
-  flags.DEFINE_bool("jit_compile", defaults.jit_compile, "Compile the training step with XLA.")
+  flags.DEFINE_bool("jit_compile", defaults.jit_compile,
+                    "Compile the training step with XLA (TensorFlow backend, one device; JAX always does).")
+  flags.DEFINE_float("max_seconds", defaults.max_seconds,
+                     "Stop after this much wall time, saving state and model (0: no limit); rerun to resume.")
+  flags.DEFINE_integer("scan_unroll", defaults.scan_unroll,
+                       "> 0: run recurrences as a scan, this many steps per iteration (faster to compile).")
   flags.mark_flags_as_required(["data_dir", "model_dir"])
 
 
@@ -663,15 +685,23 @@ def main(argv):
   from tf_drnn.cli_util import import_tensorflow_quietly, run_guarded
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
   options = run_guarded(lambda: checked_command_line(argv))
-  import_tensorflow_quietly()
+  if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    import_tensorflow_quietly()
   result = run_guarded(lambda: train(options))
   if result:
     print(json.dumps({"best_dev": result}, indent=2))
 
 
 def run():
+  """tf-drnn-train: the Keras backend of KERAS_BACKEND (default TensorFlow)."""
   from tf_drnn.cli_util import run_app
   run_app(define_flags, main, import_tensorflow=False)  # main imports it after checking the flags
+
+
+def run_jax():
+  """tf-drnn-train-jax: the same command under Keras' JAX backend (machines without TensorFlow)."""
+  os.environ["KERAS_BACKEND"] = "jax"  # Before Keras is imported (the command line only).
+  run()
 
 
 if __name__ == "__main__":

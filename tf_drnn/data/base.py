@@ -8,6 +8,8 @@ from typing import Callable, List
 
 import numpy as np
 
+from tf_drnn.levels import db_to_gain
+
 
 @dataclasses.dataclass
 class Track:
@@ -44,7 +46,7 @@ def unit_energy_mix(vocals, accompaniment, shift=0, voice_db=0.0):
   """
   vocals = _unit_rms(vocals)
   if voice_db:
-    vocals = vocals * np.float32(10.0 ** (voice_db / 20.0))
+    vocals = vocals * np.float32(db_to_gain(voice_db))
   accompaniment = np.roll(_unit_rms(accompaniment), shift)
   return vocals + accompaniment, vocals, accompaniment
 

@@ -1,115 +1,88 @@
-"""tf.data training pipeline: 0 dB mixing with circular shifts, STFT, sequences, batches.
+"""The training example generator: 0 dB (or drawn-level) mixtures with circular shifts and
+remixing, their magnitude spectrograms, sequences and shuffled batches. NumPy only, so both
+Keras backends train from it (`tf_drnn.train` wraps it in tf.data under TensorFlow).
 
 All training sources live in memory (MIR-1K's 175 training clips are ~90 MB as float32).
-Each element of the pipeline is one (clip, shift) pair: the accompaniment is rolled by
-`shift` samples against the voice, the mixture is scaled to a fixed RMS level, and the
-magnitude spectrograms of mixture and sources are cut into `sequence_length` frames.
+Each example is one (clip, shift) pair: the accompaniment (of the same clip, or with
+`remix_probability` of another) is rolled by `shift` samples against the voice, looped or cut
+to the voice's length and brought back to unit RMS; the mixture is scaled to
+TRAINING_LEVEL_DBFS; the magnitude spectrograms of mixture and sources are cut into
+`sequence_length`-frame sequences (the last one zero-padded). A seeded generator gives the same
+batches every time.
 """
 import numpy as np
-import tensorflow as tf
 
 from tf_drnn import spectral
-from tf_drnn.choices import TARGETS
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-# The TF-free parts (loading, speed perturbation, shift grid, statistics) live in `sources`.
-from tf_drnn.data.sources import (TRAINING_LEVEL_DBFS, load_sources, shift_pairs,  # noqa: F401
-                                  speed_perturbed, statistics_magnitudes, voice_gain)
+from tf_drnn.data.sources import shift_pairs, voice_gain
+from tf_drnn.levels import TRAINING_LEVEL_DBFS, db_to_gain, rms
 
 
-def training_dataset(sources, batch_size, sequence_length, circular_shift=10000, seed=0,
-                     config=DEFAULT_AUDIO_CONFIG, shuffle_buffer=2048, repeat=True,
-                     random_shift=False, remix_probability=0.0, level_range_db=0.0,
-                     target="magnitude", voice_db_range=()):
-  """Infinite dataset of (mixture magnitude [B, L, bins], targets [B, L, 2, bins]).
+def mix_example(sources, index, shift, partner=None, vocals_gain=None):
+  """[3 (mixture, vocals, accompaniment), samples] for clip `index`, at TRAINING_LEVEL_DBFS RMS.
+
+  The accompaniment of clip `partner` (default: the same clip) is rolled by `shift` samples,
+  looped or cut to the voice's length and brought back to unit RMS. `vocals_gain` (None: 1)
+  scales the unit-RMS voice first: the voice-to-accompaniment ratio is 20 log10(vocals_gain) dB.
+  """
+  vocals = sources[index][0] if vocals_gain is None else sources[index][0] * np.float32(vocals_gain)
+  accompaniment = np.roll(sources[index if partner is None else partner][1], shift)
+  repeats = -(-len(vocals) // len(accompaniment))
+  accompaniment = np.tile(accompaniment, repeats)[:len(vocals)]
+  accompaniment = accompaniment / (rms(accompaniment) + 1e-12)
+  mixture = vocals + accompaniment
+  gain = db_to_gain(TRAINING_LEVEL_DBFS) / (rms(mixture) + 1e-12)
+  return (np.stack([mixture, vocals, accompaniment]) * gain).astype(np.float32)
+
+
+def example_sequences(signals, sequence_length, config=DEFAULT_AUDIO_CONFIG):
+  """[3, samples] -> magnitudes [n, L, 3, bins] float32: the STFT of each signal cut into
+  L-frame sequences, the last one padded with zero frames."""
+  magnitudes = np.abs(spectral.stft_numpy(signals, config))  # [3, frames, bins]
+  frames = magnitudes.shape[1]
+  count = -(-frames // sequence_length)
+  padded = np.zeros((count * sequence_length, 3, magnitudes.shape[-1]), np.float32)
+  padded[:frames] = np.moveaxis(magnitudes, 0, 1)
+  return padded.reshape(count, sequence_length, 3, -1)
+
+
+def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, random_shift=False,
+            remix_probability=0.0, voice_db_range=(), shuffle_buffer=256, config=DEFAULT_AUDIO_CONFIG):
+  """Endless generator of (mixture [B, L, bins], targets [B, L, 2 (vocals, accompaniment), bins]),
+  float32 magnitudes.
 
   Args:
-    sources: From :func:`load_sources`.
-    batch_size: Sequences per batch (global batch under a distribution strategy).
-    sequence_length: Frames per sequence, L.
-    circular_shift: Step in samples between accompaniment shifts (0: no shifting). It
-      also sets how many examples make one pass over the data (one per clip and shift).
-    seed: Shuffling and augmentation seed.
-    random_shift: Roll the accompaniment by a uniformly random offset instead of the
-      fixed grid 0, step, 2 step, ... (same number of examples per pass).
-    remix_probability: Chance that an example pairs the voice with the accompaniment of
-      another training clip (drawn uniformly, rolled at random, looped or cut to the
-      voice's length and rescaled to unit energy): mixtures the dataset never had.
-    level_range_db: Mixture RMS drawn uniformly within +-level_range_db of
-      TRAINING_LEVEL_DBFS (0: always at it). Matters only to a model with a level feature.
-    target: "magnitude" (|Y|, the paper) or "phase_sensitive" (|Y| cos(angle Y - angle X)
-      clipped to [0, |X|]: the part of each source that the mixture phase can resynthesize).
-    voice_db_range: (lo, hi): each example's voice-to-accompaniment ratio drawn uniformly in
-      dB from it (`sources.voice_gain`); () keeps the paper's 0 dB (and the same draws as before).
+    sources: From `sources.load_sources` (unit-RMS vocals and accompaniment per clip).
+    circular_shift: Step in samples between accompaniment shifts (0: none); it also sets how many
+      examples one pass holds (one per clip and shift, in a new random order each pass).
+    seed: The seed of every draw.
+    random_shift: Roll the accompaniment by a uniformly random offset instead of the grid
+      0, step, 2 step, ... (the same number of examples per pass).
+    remix_probability: Chance that an example pairs the voice with the accompaniment of another
+      training clip (drawn uniformly, rolled at random when `random_shift`).
+    voice_db_range: (lo, hi) dB: each example's voice-to-accompaniment ratio drawn uniformly from
+      it (`sources.voice_gain`); (): 0 dB, as in the paper.
+    shuffle_buffer: Sequences shuffled together across examples.
   """
-  if target not in TARGETS:
-    raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+  rng = np.random.default_rng(seed)
   lengths = [len(v) for v, _ in sources]
-  offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-  all_vocals = tf.constant(np.concatenate([v for v, _ in sources]))
-  all_accompaniment = tf.constant(np.concatenate([a for _, a in sources]))
   pairs = shift_pairs(lengths, circular_shift)
-
-  num_clips = len(sources)
-
-  def mix(element_index, pair):
-    index, shift = pair[0], pair[1]
-    draws = tf.random.stateless_uniform([5 if voice_db_range else 4],
-                                        seed=tf.stack([tf.cast(seed, tf.int64), element_index]))
-    partner = tf.where(draws[0] < remix_probability,
-                       tf.minimum(tf.cast(draws[1] * num_clips, tf.int64), num_clips - 1), index)
-    start, stop = tf.gather(offsets, index), tf.gather(offsets, index + 1)
-    vocals = all_vocals[start:stop]
-    partner_start, partner_stop = tf.gather(offsets, partner), tf.gather(offsets, partner + 1)
-    accompaniment = all_accompaniment[partner_start:partner_stop]
-    if random_shift:
-      shift = tf.cast(draws[2] * tf.cast(partner_stop - partner_start, tf.float32), tf.int64)
-    accompaniment = tf.roll(accompaniment, shift, axis=0)
-    accompaniment = _loop_to_length(accompaniment, stop - start)
-    accompaniment /= tf.sqrt(tf.reduce_mean(tf.square(accompaniment))) + 1e-12
-    if voice_db_range:
-      vocals = vocals * voice_gain(draws[4], voice_db_range)
-    mixture = vocals + accompaniment
-    level_db = TRAINING_LEVEL_DBFS + level_range_db * (2.0 * draws[3] - 1.0)
-    gain = 10.0 ** (level_db / 20.0) / (tf.sqrt(tf.reduce_mean(tf.square(mixture))) + 1e-12)
-    spectra = source_targets(spectral.stft(tf.stack([mixture, vocals, accompaniment]) * gain, config),
-                             target)
-    # [3, frames, bins] -> sequences [n, L, 3, bins]
-    spectra = tf.transpose(spectra, [1, 0, 2])
-    sequences = tf.signal.frame(spectra, sequence_length, sequence_length, pad_end=True, axis=0)
-    return sequences[:, :, 0], sequences[:, :, 1:]
-
-  dataset = tf.data.Dataset.from_tensor_slices(pairs)
-  dataset = dataset.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
-  if repeat:
-    dataset = dataset.repeat()
-  dataset = dataset.enumerate().map(mix, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-  dataset = dataset.flat_map(lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)))
-  dataset = dataset.shuffle(shuffle_buffer, seed=seed + 1)
-  dataset = dataset.batch(batch_size, drop_remainder=True)
-  options = tf.data.Options()
-  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-  return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-def source_targets(spectra, target="magnitude"):
-  """[3 (mixture, vocals, accompaniment), frames, bins] complex -> float magnitudes and targets.
-
-  "magnitude": |X|, |Y1|, |Y2|. "phase_sensitive": |X| and, for each source, the projection
-  of Y onto the mixture's phase, Re(Y conj X) / |X|, clipped to [0, |X|] (truncated
-  phase-sensitive target, Erdogan et al., ICASSP 2015). The two projections sum to |X|,
-  as the joint mask's outputs do.
-  """
-  magnitudes = tf.abs(spectra)
-  if target == "magnitude":
-    return magnitudes
-  mixture, mixture_magnitude = spectra[0], magnitudes[0]
-  projections = tf.math.real(spectra[1:] * tf.math.conj(mixture)[tf.newaxis])
-  projections = projections / tf.maximum(mixture_magnitude, 1e-8)[tf.newaxis]
-  projections = tf.clip_by_value(projections, 0.0, mixture_magnitude[tf.newaxis])
-  return tf.concat([mixture_magnitude[tf.newaxis], projections], axis=0)
-
-
-def _loop_to_length(signal, length):
-  """Repeats a 1-D signal end to end and cuts it to `length` samples."""
-  signal_length = tf.shape(signal, out_type=tf.int64)[0]
-  return tf.tile(signal, [(length + signal_length - 1) // signal_length])[:length]
+  per_pass = sum(-(-spectral.num_frames(lengths[i], config) // sequence_length) for i, _ in pairs)
+  buffer_size = max(batch_size, min(shuffle_buffer, per_pass))
+  buffer = []
+  while True:
+    for index, shift in pairs[rng.permutation(len(pairs))]:
+      draws = rng.uniform(size=4)
+      partner = min(int(draws[1] * len(sources)), len(sources) - 1) if draws[0] < remix_probability else index
+      if random_shift:
+        shift = int(draws[2] * len(sources[partner][1]))
+      gain = voice_gain(draws[3], voice_db_range) if voice_db_range else None
+      buffer.extend(example_sequences(mix_example(sources, index, shift, partner, gain), sequence_length, config))
+      while len(buffer) >= buffer_size:
+        batch = []
+        for _ in range(batch_size):  # Draw without replacement: swap a random element to the end.
+          i = rng.integers(len(buffer))
+          buffer[i], buffer[-1] = buffer[-1], buffer[i]
+          batch.append(buffer.pop())
+        batch = np.stack(batch)  # [B, L, 3, bins]
+        yield batch[:, :, 0], batch[:, :, 1:]

@@ -1,14 +1,12 @@
 """Training sources in memory, without TensorFlow: loading, speed perturbation, the shift grid
-and the feature statistics. Shared by the tf.data pipeline (`pipeline`) and the NumPy one
-(`numpy_pipeline`, for the Keras JAX trainer).
+and the feature statistics. Used by the example generator (`pipeline`) and the trainer.
 """
 import numpy as np
 
 from tf_drnn import spectral
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.data.base import unit_energy_mix
-
-TRAINING_LEVEL_DBFS = -20.0  # RMS of every training mixture (features are level-invariant).
+from tf_drnn.levels import TRAINING_LEVEL_DBFS, db_to_gain, scale_to_dbfs
 
 
 def voice_db_range_from(values):
@@ -41,7 +39,7 @@ def voice_gain(draw, voice_db_range):
   voice_db_range: (lo, hi) dB. The ratio is lo + (hi - lo) draw; the gain 10^(ratio / 20).
   """
   lo, hi = (float(v) for v in voice_db_range)
-  return 10.0 ** ((lo + (hi - lo) * draw) / 20.0)
+  return db_to_gain(lo + (hi - lo) * draw)
 
 
 def load_sources(tracks):
@@ -89,9 +87,7 @@ def statistics_magnitudes(sources, config=DEFAULT_AUDIO_CONFIG, max_frames=20000
   frames = []
   total = 0
   for vocals, accompaniment in sources:
-    mixture = vocals + accompaniment
-    mixture = mixture * (10.0 ** (TRAINING_LEVEL_DBFS / 20.0) / (np.sqrt(np.mean(np.square(mixture))) + 1e-12))
-    magnitude = np.abs(spectral.stft_numpy(mixture, config))
+    magnitude = np.abs(spectral.stft_numpy(scale_to_dbfs(vocals + accompaniment, TRAINING_LEVEL_DBFS), config))
     frames.append(magnitude)
     total += len(magnitude)
     if total >= max_frames:

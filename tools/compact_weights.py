@@ -5,8 +5,8 @@ results come back through a size-limited folder): a 3 x 1000 DRNN-2 packs into a
 instead of 22 MB. Unpacking rebuilds the model from its options.json with the dequantized
 weights (each weight within half a step, 1/254 of its output channel's largest magnitude).
 
-    python -m tf_drnn.compact_weights --pack=RUN_DIR[,RUN_DIR...] --output_dir=OUT
-    python -m tf_drnn.compact_weights --unpack=OUT/NAME.npz[,...] --runs_dir=runs/gpu
+    python -m tools.compact_weights --pack=RUN_DIR[,RUN_DIR...] --output_dir=OUT
+    python -m tools.compact_weights --unpack=OUT/NAME.npz[,...] --runs_dir=runs/gpu
 """
 import json
 import os
@@ -56,7 +56,7 @@ def unpack(path, run_dir):
   """Rebuilds RUN_DIR/model.keras (float32) and the JSON records from a packed .npz."""
   from tf_drnn.atomic import write_text
   from tf_drnn.model import build_model_from_options
-  from tf_drnn.train import save_model_atomically
+  from tf_drnn.models import save_model as save_model_atomically
   with np.load(path) as packed:
     model = build_model_from_options(json.loads(str(packed["options.json"])))
     for i, variable in enumerate(model.weights):

@@ -1,6 +1,6 @@
 """Trains and evaluates a list of flagfiles (the paper's rows) and writes docs/reproduction.md.
 
-    python -m tf_drnn.reproduce --data_dir=../shared/MIR-1K --runs_dir=runs/paper \
+    python -m tools.reproduce --data_dir=../shared/MIR-1K --runs_dir=runs/paper \
         --configs=configs/paper/table2_drnn2_mse_discriminative.flags --train_steps=2500
 
 Resumable: each config trains into RUNS_DIR/<config name> (a killed run resumes from its
@@ -34,8 +34,8 @@ def describe_config(flagfile):
 def run_config(flagfile, data_dir, runs_dir, train_steps, trainer="tf", evaluate=True, extra_flags=()):
   """Trains (resuming) and, with `evaluate`, scores one config; returns its row dict (None if not scored).
 
-  trainer: "tf" (`tf_drnn.train`) or "jax" (`tf_drnn.train_jax`, for accelerators without
-  TensorFlow). Either writes MODEL_DIR/training.json; a config whose training.json shows
+  trainer: "tf" (`tf_drnn.train` under Keras' TensorFlow backend) or "jax" (the same trainer under
+  Keras' JAX backend, for accelerators without TensorFlow). Either writes MODEL_DIR/training.json; a config whose training.json shows
   `train_steps` complete is not trained again (so models trained elsewhere are only scored).
   """
   name = config_name(flagfile)
@@ -48,9 +48,11 @@ def run_config(flagfile, data_dir, runs_dir, train_steps, trainer="tf", evaluate
       return done
   training = _read_training(model_dir, train_steps)
   if training is None:
-    module = {"tf": "tf_drnn.train", "jax": "tf_drnn.train_jax"}[trainer]
+    module = "tf_drnn.train"
+    backend = {"tf": "tensorflow", "jax": "jax"}[trainer]
     subprocess.run([sys.executable, "-m", module, f"--flagfile={flagfile}", f"--data_dir={data_dir}",
-                    f"--model_dir={model_dir}", f"--train_steps={train_steps}", *extra_flags], check=True)
+                    f"--model_dir={model_dir}", f"--train_steps={train_steps}", *extra_flags], check=True,
+                   env={**os.environ, "KERAS_BACKEND": backend})
     training = _read_training(model_dir, train_steps)
     if training is None:
       raise RuntimeError(f"{model_dir}: {module} ended without recording {train_steps} steps in training.json")
@@ -105,7 +107,7 @@ def main(argv):
     from tf_drnn.cli_util import import_tensorflow_quietly
     import_tensorflow_quietly()
   configs = sorted(sum((glob.glob(pattern) for pattern in values.configs), []))
-  extra = [f"--scan_unroll={values.scan_unroll}"] if values.trainer == "jax" and values.scan_unroll else []
+  extra = [f"--scan_unroll={values.scan_unroll}"] if values.scan_unroll else []
 
   def run(config):
     return run_config(config, values.data_dir, values.runs_dir, values.train_steps, values.trainer,
@@ -125,10 +127,10 @@ def define_flags():
   flags.DEFINE_integer("train_steps", 2500, "Steps per config (fewer on a CPU; stated in the table).")
   flags.DEFINE_string("output", "docs/reproduction.md", "The Markdown table.")
   flags.DEFINE_enum("trainer", "tf", ["tf", "jax"],
-                    "tf: tf_drnn.train; jax: tf_drnn.train_jax (Keras JAX backend, no TensorFlow needed).")
+                    "tf: tf_drnn.train under TensorFlow; jax: the same under Keras' JAX backend (no TensorFlow needed).")
   flags.DEFINE_bool("evaluate", True, "Score each trained config on the test clips (needs TensorFlow).")
   flags.DEFINE_integer("jobs", 1, "Configs trained (and scored) at once.")
-  flags.DEFINE_integer("scan_unroll", 0, "With --trainer=jax: recurrences as a scan (see tf_drnn.train_jax).")
+  flags.DEFINE_integer("scan_unroll", 0, "Recurrences as a scan (tf-drnn-train --scan_unroll).")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Packs a trained model as the bundled pretrained model: float16 weights inside a .keras file.
 
-    python -m tf_drnn.bundle --model_dir=runs/bundled --flagfile_path=configs/bundled.flags
+    python -m tools.bundle --model_dir=runs/bundled --flagfile_path=configs/bundled.flags
 
 writes tf_drnn/pretrained/drnn2.keras (weights stored as float16, loaded back into float32
 variables: half the size), drnn2.flags (the flagfile that trained it) and drnn2.json (its
@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 
 from tf_drnn.atomic import atomic_output, write_json
-from tf_drnn.separate import PRETRAINED_DIR
+from tf_drnn.models import PRETRAINED_DIR
 
 
 def store_weights_as_float16(source, destination):
@@ -67,5 +67,5 @@ if __name__ == "__main__":
   from absl import app, flags
   flags.DEFINE_string("model_dir", None, "A tf-drnn-train model_dir.", required=True)
   flags.DEFINE_string("flagfile_path", None, "The flagfile that trained it.", required=True)
-  flags.DEFINE_string("name", "drnn2", "Bundled model name (a key of tf_drnn.separate.BUNDLED_MODELS).")
+  flags.DEFINE_string("name", "drnn2", "Bundled model name (a key of tf_drnn.models.BUNDLED_MODELS).")
   app.run(main)

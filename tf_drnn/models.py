@@ -1,0 +1,110 @@
+"""Trained models as files: the bundled-model registry, resolve, load, save and warm-start, and
+the offline reference separation every other path is tested against.
+
+Nothing here reads flags or imports a command-line module; Keras (and the backend) load only
+when a model does.
+"""
+import os
+
+import numpy as np
+
+from tf_drnn.errors import UserError
+
+PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
+# Bundled pretrained models by name (tf_drnn/pretrained/<name>.keras; README "Results" has their scores).
+BUNDLED_MODELS = {
+    "drnn2": "the default: DRNN-2, 3 x 1000 units, best quality",
+    "drnn2_compact": "DRNN-2, 3 x 320 units: under 0.1 ms per frame as int8 on one x86 core",
+}
+DEFAULT_MODEL = "drnn2"
+BUNDLED_MODEL = os.path.join(PRETRAINED_DIR, DEFAULT_MODEL + ".keras")
+
+
+def bundled_names_help():
+  """'drnn2 (default) or drnn2_compact' for help texts, from the registry."""
+  names = [f"{name} (default)" if name == DEFAULT_MODEL else name for name in BUNDLED_MODELS]
+  return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+def resolve_model_path(path=None):
+  """The .keras file for `path`: a .keras file, a training model_dir, a bundled model's name
+  (see BUNDLED_MODELS) or None (the default bundled model)."""
+  if path is None or os.fspath(path) == "":
+    if not os.path.isfile(BUNDLED_MODEL):
+      raise UserError(f"{BUNDLED_MODEL}: the bundled model is not installed; pass --model=PATH "
+                      "(a .keras file or a training model_dir)")
+    return BUNDLED_MODEL
+  path = os.fspath(path)
+  if path in BUNDLED_MODELS and not os.path.exists(path):
+    bundled = os.path.join(PRETRAINED_DIR, path + ".keras")
+    if not os.path.isfile(bundled):
+      raise UserError(f"{bundled}: the bundled model {path!r} is not installed")
+    return bundled
+  if os.path.isdir(path):
+    candidate = os.path.join(path, "model.keras")
+    if not os.path.isfile(candidate):
+      raise UserError(f"{path}: no such model file (no model.keras in this directory)")
+    return candidate
+  if not os.path.exists(path):
+    raise UserError(f"{path}: no such model file")
+  if not path.endswith(".keras"):
+    raise UserError(f"{path}: expected a .keras model file or a training model_dir")
+  return path
+
+
+def load_model(model=None):
+  """A Keras model from None (the bundled one), a bundled name, a .keras file, a training
+  model_dir, or a model (returned as it is)."""
+  if model is not None and not isinstance(model, (str, os.PathLike)):
+    return model
+  path = resolve_model_path(model)
+  import zipfile
+  if not zipfile.is_zipfile(path):
+    raise UserError(f"{path}: cannot load model: not a Keras model file (a .keras file is a zip archive; "
+                    "this is not one)")
+  import keras
+  import tf_drnn.losses  # noqa: F401  (registers the loss)
+  import tf_drnn.model  # noqa: F401  (registers the custom layers)
+  try:
+    return keras.models.load_model(path, compile=False)
+  except Exception as error:  # A corrupt or foreign file: one line, no traceback.
+    message = str(error).strip().splitlines()
+    raise UserError(f"{path}: cannot load model ({message[0][:200] if message else type(error).__name__})") from None
+
+
+def save_model(model, path):
+  """model.save to a temporary .keras file beside `path`, then rename: never a half-written model.
+  The model's AudioConfig is saved inside (tf_drnn.model.SpectralFeatures' config)."""
+  from tf_drnn.atomic import atomic_output
+  with atomic_output(path) as tmp:
+    model.save(tmp)
+
+
+def warm_start(model, init_model):
+  """Copies the weights (feature statistics included) of a trained model of the same structure
+  and audio config into `model`."""
+  from tf_drnn import model as model_lib
+  source = load_model(init_model)
+  if model_lib.describe(source) != model_lib.describe(model):
+    raise UserError(f"{init_model}: its structure {model_lib.describe(source)} differs from the flags' "
+                    f"{model_lib.describe(model)}")
+  model.set_weights(source.get_weights())
+
+
+def offline_estimates(model, mixture, binary=False):
+  """Separates a whole mono waveform [samples] at the model's rate at once ->
+  (vocals, accompaniment) float32 [samples].
+
+  The reference the streaming paths are tested against; NumPy STFT, so it runs on any Keras
+  backend (training's dev scoring uses it under JAX too).
+  """
+  from keras import ops
+
+  from tf_drnn import spectral
+  from tf_drnn.model import audio_config, masks_from_magnitudes
+  config = audio_config(model)
+  spectrum = spectral.stft_numpy(mixture, config)
+  magnitude = np.abs(spectrum)
+  sources = model(magnitude[None], training=False)[0]
+  masks = ops.convert_to_numpy(masks_from_magnitudes(sources, magnitude, binary))  # [frames, 2, bins]
+  return tuple(spectral.istft_numpy(masks[:, i] * spectrum, len(mixture), config) for i in range(2))
