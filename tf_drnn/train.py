@@ -270,6 +270,7 @@ def train(options: TrainOptions):
   sources, statistics_sources = training_sources(train_tracks, options.speed_factors)
   with backend.scope():
     model = compiled_model(options, backend.jit_compile)
+  backend.prepare(model)
 
   state = TrainingState(model, options)
   resumed = state.load()
@@ -304,6 +305,7 @@ def compiled_model(options, jit_compile=False):
   gradient-norm clipping, Keras' linear warm-up then cosine decay to 5 % of the peak rate over
   --train_steps; the optimizer built (its variables exist, to restore a state into)."""
   import keras
+  import numpy as np
 
   from tf_drnn import model as model_lib
   from tf_drnn.losses import DiscriminativeLoss
@@ -316,6 +318,10 @@ def compiled_model(options, jit_compile=False):
   optimizer = keras.optimizers.Adam(schedule, global_clipnorm=options.clip_norm or None)
   model.compile(optimizer, DiscriminativeLoss(options.loss, options.discriminative_weight), jit_compile=jit_compile)
   optimizer.build(model.trainable_variables)
+  # Build the compiled loss on one zero frame now: fit would build it from its first batch, which
+  # under a multi-worker strategy is a per-replica value it cannot read.
+  frame = np.zeros((1, 1, model.input_shape[-1]), np.float32)
+  model.compute_loss(y=np.zeros((1, 1, 2, frame.shape[-1]), np.float32), y_pred=model(frame))
   return model
 
 
@@ -495,6 +501,20 @@ class _Backend:
       raise UserError(f"tf-drnn-train runs under the tensorflow or jax Keras backend, not {self.name!r}")
     # XLA: always under JAX; under TensorFlow by --jit_compile on one device.
     self.jit_compile = True if self.name == "jax" else bool(options.jit_compile and options.strategy == "default")
+
+  def prepare(self, model):
+    """Under a tf.distribute strategy, Keras 3 (3.15) builds the model at the start of `fit` from a
+    first batch that it takes from the data and reduces across replicas, which fails for a
+    (mixture, targets) pair under MultiWorkerMirroredStrategy. compiled_model has built the model,
+    loss and optimizer already, so that step has nothing to do: skip it (and keep the batch).
+    Its multi-worker mean of each step's logs (reduced over axis 0) fails on scalars: give it the
+    logs as [1] vectors (the running loss shown and checked for NaN, not what trains)."""
+    if self.strategy is not None and self.options.strategy != "default":
+      model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if self.options.strategy == "multi_worker":
+      import tensorflow as tf
+      train_step = model.train_step
+      model.train_step = lambda data: {k: tf.reshape(v, [1]) for k, v in train_step(data).items()}
 
   def scope(self):
     import contextlib
