@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from tf_drnn.cli_util import run_app, run_guarded
 from tf_drnn.errors import UserError
@@ -57,8 +57,7 @@ def export(model, output, quantization, data_dir=None, calibration_frames=2000):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  del argv  # run_app refuses stray arguments
   logging.set_verbosity(logging.WARNING)  # TensorFlow's SavedModel/converter INFO chatter.
   sidecar = run_guarded(lambda: export(FLAGS.model, FLAGS.output, FLAGS.quantization, FLAGS.data_dir,
                                        FLAGS.calibration_frames))

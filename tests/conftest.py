@@ -30,6 +30,22 @@ def tiny_model():
   return model
 
 
+def run_command(module, *args):
+  """A console command (a module with define_flags and main) run in this process as its script
+  runs it (tf_drnn.cli_util.run_in_process) -> an object with returncode, stdout and stderr."""
+  import contextlib
+  import importlib
+  import io
+  import types
+  from tf_drnn import cli_util
+  module = importlib.import_module(module) if isinstance(module, str) else module
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    code = cli_util.run_in_process(module.define_flags, module.main, [str(a) for a in args],
+                                   usage=getattr(module, "USAGE", None), program=module.__name__)
+  return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
 def write_fake_mir1k(root, clips=None, seconds=0.6, sample_rate=16000):
   """Writes stereo clips (left = accompaniment, right = voice) in MIR-1K's layout under root/Wavfile."""
   import soundfile

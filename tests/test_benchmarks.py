@@ -274,8 +274,8 @@ def test_find_tflite_files_by_sidecar_quantization(tmp_path):
 
 
 def test_bad_flags_are_user_errors(monkeypatch, tmp_path):
-  import tf_drnn.separate
-  monkeypatch.setattr(tf_drnn.separate, "BUNDLED_MODEL", str(tmp_path / "absent.keras"))
+  import tf_drnn.models
+  monkeypatch.setattr(tf_drnn.models, "BUNDLED_MODEL", str(tmp_path / "absent.keras"))
   with pytest.raises(UserError, match="--model=PATH"):
     bench_run.resolve_model(None)
   with pytest.raises(UserError, match="no such model"):

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from tf_drnn import compact_weights
+from tools import compact_weights
 
 
 @pytest.mark.parametrize("shape", [(7, 5), (3, 4, 6), (6,)])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from conftest import run_command
 from tf_drnn import evaluate, metrics
 from tf_drnn.data.base import Track, unit_energy_mix
 from tf_drnn.errors import UserError
@@ -52,11 +53,8 @@ def fake_mir1k(tmp_path):
   return root
 
 
-def run_cli(*args, timeout=600):
-  env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-  env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # The command sets its own.
-  return subprocess.run([sys.executable, "-m", "tf_drnn.evaluate", "--noprogress", *args],
-                        capture_output=True, text=True, timeout=timeout, env=env)
+def run_cli(*args):
+  return run_command("tf_drnn.evaluate", "--noprogress", *args)
 
 
 def check_outputs(output, method, clips, data_dir):

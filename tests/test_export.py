@@ -5,12 +5,11 @@ A tiny DRNN-2 (16 units) is exported once per quantization for the whole module.
 import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_command
 from tf_drnn import spectral
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG as CONFIG
 from tf_drnn.errors import UserError
@@ -284,9 +283,7 @@ def test_default_model_path():
 
 
 def _cli(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "tf_drnn_export.cli", *args], capture_output=True,
-                        text=True, env=env, timeout=300)
+  return run_command(cli, *args)
 
 
 def test_cli_errors_are_one_line(tmp_path):

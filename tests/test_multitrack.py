@@ -2,15 +2,13 @@
 training and evaluating end to end on tiny collections the tests write (44.1 kHz stereo)."""
 import json
 import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO, sung_like_mixture
+from conftest import run_command, sung_like_mixture
 from tf_drnn.bss_eval_v4 import bss_eval_v4
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.data import load_dataset
@@ -279,16 +277,15 @@ def _check_document(document, names, channels=2):
         np.dot(weights, [row[source]["track"]["NSDR"] for row in document["tracks"]]) / weights.sum())
 
 
-def test_train_and_evaluate_musdb18hq_end_to_end(musdb_dir, tmp_path):
+def test_train_and_evaluate_musdb18hq_end_to_end(musdb_dir, tmp_path, caplog):
   """tf-drnn-train --dataset=musdb18hq: a tiny model (dev = the validation track), then evaluated
   at 44.1 kHz stereo with tf-drnn-evaluate --dataset=musdb18hq."""
   model_dir = str(tmp_path / "run")
-  env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-  result = subprocess.run([sys.executable, "-m", "tf_drnn.train", "--dataset=musdb18hq", f"--data_dir={musdb_dir}",
-                           f"--model_dir={model_dir}"] + TINY, cwd=REPO, capture_output=True, text=True,
-                          timeout=600, env=env)
+  with caplog.at_level("INFO", logger="tf_drnn.train"):
+    result = run_command("tf_drnn.train", "--dataset=musdb18hq", f"--data_dir={musdb_dir}",
+                         f"--model_dir={model_dir}", *TINY)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "loading 2 training clips, 1 dev clips" in result.stderr
+  assert "loading 2 training clips, 1 dev clips" in caplog.text
   best = json.load(open(os.path.join(model_dir, "best.json")))
   assert best["step"] == 2 and best["options"]["dataset"] == "musdb18hq"
   assert np.isfinite(best["dev"]["vocals"]["GNSDR"])
@@ -321,9 +318,8 @@ def test_evaluate_mixture_gives_known_scores(musdb_dir, tmp_path):
   """The mixture as both estimates: NSDR 0, and each 1-s window's vocal SDR is the window's
   voice-to-accompaniment ratio (BSS Eval v4 images SDR = signal-to-error ratio)."""
   output = tmp_path / "mixture.json"
-  result = subprocess.run([sys.executable, "-m", "tf_drnn.evaluate", "--noprogress", "--dataset=musdb18hq",
-                           f"--data_dir={musdb_dir}", "--method=mixture", f"--output={output}"],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+  result = run_command("tf_drnn.evaluate", "--noprogress", "--dataset=musdb18hq", f"--data_dir={musdb_dir}",
+                       "--method=mixture", f"--output={output}")
   assert result.returncode == 0, result.stderr[-3000:]
   document = json.loads(output.read_text())
   _check_document(document, sorted(MUSDB_TEST))

@@ -1,14 +1,12 @@
 """Separator API and tf-drnn-separate: equality with the offline model, formats, rates, bad input."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO, sung_like_mixture
+from conftest import run_command, sung_like_mixture
 from tf_drnn.errors import UserError
 from tf_drnn.models import BUNDLED_MODELS, PRETRAINED_DIR, load_model, offline_estimates, resolve_model_path
 from tf_drnn.separate import Separator
@@ -80,9 +78,8 @@ def test_cli_reports_each_bad_file_and_separates_the_rest(tiny_model, tmp_path):
   tiny_model.save(model_path)
   good = _write_bad_files(tmp_path)
   names = ["missing.wav", "empty.wav", "corrupt.wav", "silent.wav", "zero_length.wav", "nan.wav", "good.wav"]
-  result = subprocess.run(
-      [sys.executable, "-m", "tf_drnn.separate", f"--model={model_path}", f"--output_dir={tmp_path / 'out'}"]
-      + [str(tmp_path / n) for n in names], cwd=REPO, capture_output=True, text=True, timeout=300)
+  result = run_command("tf_drnn.separate", f"--model={model_path}", f"--output_dir={tmp_path / 'out'}",
+                       *[tmp_path / n for n in names])
   assert result.returncode == 1
   errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
   expected = {"missing.wav": "no such file", "empty.wav": "empty file", "corrupt.wav": "corrupt",
@@ -96,9 +93,7 @@ def test_cli_reports_each_bad_file_and_separates_the_rest(tiny_model, tmp_path):
 
 
 def test_cli_bad_model_path_is_one_line(tmp_path):
-  result = subprocess.run([sys.executable, "-m", "tf_drnn.separate", "--model=/nonexistent.keras",
-                           f"--output_dir={tmp_path}", "x.wav"], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+  result = run_command("tf_drnn.separate", "--model=/nonexistent.keras", f"--output_dir={tmp_path}", "x.wav")
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == "error: /nonexistent.keras: no such model file"
 

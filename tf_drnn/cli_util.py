@@ -53,23 +53,88 @@ def interruptible(main):
   return wrapped
 
 
-def run_app(define_flags, main, import_tensorflow=True):
-  """Entry point of an absl command: quiet TF, define the flags, run main (after importing TF quietly)."""
+def check_arguments(argv, usage=None):
+  """Refuses what absl leaves over after the flags in a command that takes flags only:
+  `--random_shift false` is --random_shift (on) and a stray argument `false`. UserError."""
+  extra = argv[1:]
+  if extra:
+    raise UserError(f"unexpected argument{'s' * (len(extra) > 1)} {' '.join(repr(a) for a in extra)}: "
+                    "this command takes flags only (a boolean flag is written --name, --noname or --name=false)")
+
+
+def _parse_flags(argv):
+  """absl's parsing with our one-line errors: an unknown flag, a bad value or a missing required
+  flag is `error: ...` on stderr and exit 2, not absl's FATAL block."""
+  from absl import flags
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as error:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    missing = [name for name in flags.FLAGS if flags.FLAGS[name].value is None
+               and f"--{name} must have a value other than None" in message]
+    if missing:
+      message = f"--{missing[0]} is required (see --help)"
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run_app(define_flags, main, import_tensorflow=True, usage=None):
+  """Entry point of an absl command: quiet TF, define the flags, run main (after importing TF quietly).
+
+  usage: the synopsis `--help` starts with, positional arguments included (e.g. "tf-drnn-separate
+  --output_dir=DIR FILE [FILE ...]"). Without one, the command takes flags only, and a stray
+  argument is an error line.
+  """
   from absl import app, flags
   quiet_tensorflow()
   define_flags()
   # absl's --help lists the key flags of the main module (sys.argv[0]); a console script's
   # main module is its wrapper, so adopt the defining module's flags for it.
-  for flag in flags.FLAGS.get_key_flags_for_module(sys.modules[define_flags.__module__]):
+  module = sys.modules[define_flags.__module__]
+  for flag in flags.FLAGS.get_key_flags_for_module(module):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  sys.modules["__main__"].__doc__ = f"usage: {usage or os.path.basename(sys.argv[0]) + ' [flags]'}\n"
 
+  try:
+    app.run(command_main(main, import_tensorflow, usage), flags_parser=_parse_flags)
+  except SystemExit as stop:  # absl ends --help with status 1; asking for help is no failure.
+    if stop.code == 1 and set(sys.argv[1:]) & {"--help", "-h", "-?", "--helpshort", "--helpfull"}:
+      sys.exit(0)
+    raise
+
+
+def command_main(main, import_tensorflow=True, usage=None):
+  """What `app.run` runs after parsing the flags: SIGTERM handling, the stray-argument check of a
+  flags-only command (usage None), TensorFlow imported quietly, then `main(argv)`."""
   @interruptible
   def quiet_main(argv):  # Flags are parsed (and --help answered) before TensorFlow loads.
     install_sigterm_handler()
+    if usage is None:
+      run_guarded(lambda: check_arguments(argv))
     if import_tensorflow:
       import_tensorflow_quietly()
     return main(argv)
-  app.run(quiet_main)
+  return quiet_main
+
+
+def run_in_process(define_flags, main, args, import_tensorflow=True, usage=None, program="command"):
+  """Runs a command as its console script would, in this process (tests): defines its flags,
+  parses `args` with the one-line errors, runs it, then removes the flags. Returns the exit code."""
+  from absl import flags
+  before = set(flags.FLAGS)
+  define_flags()
+  try:
+    argv = _parse_flags([program, *args])
+    command_main(main, import_tensorflow, usage)(argv)
+    return 0
+  except SystemExit as stop:
+    return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+  finally:
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    flags.FLAGS.unparse_flags()
+    for name in set(flags.FLAGS) - before:
+      delattr(flags.FLAGS, name)
 
 
 def import_tensorflow_quietly():

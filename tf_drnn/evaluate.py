@@ -458,9 +458,7 @@ def define_flags():
 def main(argv):
   from absl import flags
   from tf_drnn.cli_util import run_guarded
-  if len(argv) > 1:
-    print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
-    sys.exit(2)
+  del argv  # run_app refuses stray arguments
   f = flags.FLAGS
   if f.dataset != "mir1k":
     return _main_multitrack(f)

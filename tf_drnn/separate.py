@@ -29,8 +29,9 @@ class Separator:
 
   def __init__(self, model=None, binary_mask=False, block_frames=512, config=None, high_band=None):
     from tf_drnn import fullband
-    from tf_drnn.cli_util import import_tensorflow_quietly
+    from tf_drnn.cli_util import import_tensorflow_quietly, quiet_tensorflow
     from tf_drnn.models import load_model
+    quiet_tensorflow()  # TensorFlow's native start-up lines (CUDA probes) are no news to a user.
     import_tensorflow_quietly()
     self.model = load_model(model)
     from tf_drnn.model import audio_config
@@ -188,6 +189,9 @@ def _separate_blocks(separator, path, info, writers, progress):
 
 # --- command line -------------------------------------------------------------------------------
 
+USAGE = "tf-drnn-separate --output_dir=DIR [flags] FILE [FILE ...]"
+
+
 def define_flags():
   from absl import flags
   from tf_drnn.models import bundled_names_help
@@ -217,7 +221,7 @@ def main(argv, values=None):
   from tf_drnn.cli_util import run_guarded
   paths = argv[1:]
   if not paths:
-    print("error: no input files (usage: tf-drnn-separate --output_dir=DIR FILE...)", file=sys.stderr)
+    print(f"error: no input files (usage: {USAGE})", file=sys.stderr)
     sys.exit(2)
   values = values or flags.FLAGS
   run_guarded(lambda: plan_outputs(paths, values.output_dir, values.overwrite, values.subtype))
@@ -264,7 +268,7 @@ def _frame_count(path):
 
 def run():
   from tf_drnn.cli_util import run_app
-  run_app(define_flags, main)
+  run_app(define_flags, main, usage=USAGE)
 
 
 if __name__ == "__main__":

@@ -168,15 +168,6 @@ def options_writer(options):
   return write
 
 
-def check_arguments(argv):
-  """Refuses what absl leaves over after the flags: `--random_shift false` is --random_shift
-  (on) and a stray argument `false`."""
-  extra = argv[1:]
-  if extra:
-    raise UserError(f"unexpected argument{'s' * (len(extra) > 1)} {' '.join(repr(a) for a in extra)}: "
-                    "this command takes flags only (a boolean flag is written --name, --noname or --name=false)")
-
-
 # What an earlier run leaves in a model_dir (options.json alone is not a run: a run that stopped
 # before its first checkpoint may have left one, and it is rewritten at the next first checkpoint).
 _RUN_FILES = ("model.keras", "best.json", "training.json", "state.npz", "state.previous.npz")
@@ -695,6 +686,7 @@ def options_from_flags():
 def checked_command_line(argv):
   """The TrainOptions of the parsed flags, after the checks that need no TensorFlow (no stray
   arguments, possible values): a UserError otherwise."""
+  from tf_drnn.cli_util import check_arguments
   check_arguments(argv)
   options = options_from_flags()
   check_options(options)

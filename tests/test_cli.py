@@ -1,0 +1,60 @@
+"""The console commands as a user meets them, in real processes: usage lines, one-line errors for
+missing flags and stray arguments, bundled model names from the registry, a quiet Python API."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_command
+
+
+def _script(name, *args):
+  """Runs an installed console script (its entry point, exactly as a user types it)."""
+  code = ("import sys; from importlib.metadata import entry_points\n"
+          f"sys.argv = [{name!r}, *{list(args)!r}]\n"
+          f"next(iter(entry_points(group='console_scripts', name={name!r}))).load()()\n")
+  return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_help_shows_the_positional_files_and_the_bundled_names():
+  result = _script("tf-drnn-separate", "--help")
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith("usage: tf-drnn-separate --output_dir=DIR [flags] FILE [FILE ...]")
+  assert "drnn2 (default) or drnn2_compact" in " ".join(result.stdout.split())
+  assert "--output_dir" in result.stdout and "--high_band" in result.stdout
+
+
+def test_a_missing_required_flag_is_one_error_line():
+  result = _script("tf-drnn-separate", "song.wav")
+  assert (result.returncode, result.stderr) == (2, "error: --output_dir is required (see --help)\n")
+
+
+@pytest.mark.parametrize("module,args", [
+    ("tf_drnn.evaluate", ["--data_dir=x", "stray"]),
+    ("tf_drnn_export.cli", ["--output=x.tflite", "stray"]),
+    ("tf_drnn.demo", ["--output_dir=x", "stray"]),
+    ("tf_drnn.train", ["--data_dir=x", "--model_dir=y", "--random_shift", "false"]),
+])
+def test_stray_arguments_are_an_error_in_every_flags_only_command(module, args, tmp_path):
+  result = run_command(module, *args)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+      result.stderr.strip()] and result.stderr.startswith("error: unexpected argument"), result.stderr
+
+
+def test_an_unknown_flag_is_one_error_line():
+  result = run_command("tf_drnn.evaluate", "--data_dirr=x")
+  assert result.returncode == 2 and result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+  assert "data_dirr" in result.stderr
+
+
+def test_separating_from_python_prints_nothing_on_stderr():
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  result = subprocess.run(
+      [sys.executable, "-c", "import tf_drnn, numpy; "
+       "stems = tf_drnn.Separator().separate(numpy.zeros(16000) + 0.1, 16000); print(sorted(stems))"],
+      cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout == "['accompaniment', 'vocals']\n"
+  assert result.stderr == ""
