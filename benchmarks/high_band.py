@@ -139,7 +139,7 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
     tracks = tracks[:max_clips]
   clips = list(mixtures(tracks))
   proxy = {c: {row: [] for row in list(rules) + list(REFERENCES)} for c in cutoffs}
-  for name, mixture, vocals, accompaniment in clips:
+  for _, mixture, vocals, accompaniment in clips:
     mask, magnitude, spectrum = model_masks(model, mixture, config)
     for cutoff in cutoffs:
       bands = {"above_c": (cutoff, np.inf), "full": (0, np.inf)}
@@ -155,7 +155,7 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
     bands = {"below_cutoff": (0, cutoff), "cutoff_to_8k": (cutoff, config.sample_rate / 2), "full": (0, np.inf)}
     separators = {rule: Separator(model, high_band=rule) for rule in rules}
     rows = {row: [] for row in ["model band only (before)"] + list(rules)}
-    for name, mixture, vocals, accompaniment in clips:
+    for _, mixture, vocals, accompaniment in clips:
       mixture, vocals, accompaniment = (soxr.resample(s, config.sample_rate, rate, "HQ")
                                         for s in (mixture, vocals, accompaniment))
       at_model_rate = soxr.resample(mixture, rate, config.sample_rate, "HQ")

@@ -112,7 +112,8 @@ def markdown_table(head, body):
 
 def peak_note(machine):
   """The roofline's peak MAC rates in words: measured through LiteRT, or the NumPy rate and an estimate."""
-  numpy_rate = f"NumPy float32 matmul {machine['matmul_gflops_f32']:.1f} GFLOP/s ({machine['peak_gmacs_f32']:.1f} GMAC/s)"
+  numpy_rate = (f"NumPy float32 matmul {machine['matmul_gflops_f32']:.1f} GFLOP/s "
+                f"({machine['peak_gmacs_f32']:.1f} GMAC/s)")
   if machine.get("litert_gmacs_int8"):
     return (f"LiteRT + XNNPACK matmul probe {machine['litert_gmacs_float32']:.1f} GMAC/s float32 and "
             f"{machine['litert_gmacs_int8']:.1f} GMAC/s int8 (measured; {numpy_rate})")
@@ -205,7 +206,7 @@ def render_compare(a, b, name_a="A", name_b="B"):
       ea, eb = _latency(va, signature, ref_a), _latency(vb, signature, ref_b)
       pa, pb = (ea or {}).get("p50_ms"), (eb or {}).get("p50_ms")
       pcm = signature == "separate_pcm"
-      roof = lambda v: ((v.get("roofline") or {}).get("multiple") or {}).get(signature)
+      roof = lambda v: ((v.get("roofline") or {}).get("multiple") or {}).get(signature)  # noqa: B023
       body.append([name, signature, fmt(mb(va.get("size_bytes"))), fmt(mb(vb.get("size_bytes"))),
                    fmt(pa, 3), fmt(pb, 3), _ratio(pa, pb),
                    fmt((ea or {}).get("p99_ms"), 3), fmt((eb or {}).get("p99_ms"), 3),

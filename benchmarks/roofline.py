@@ -236,7 +236,8 @@ def measure_machine(budget_seconds=1.0, working_set_bytes=8 * 1024 * 1024, timeo
     try:
       machine.update(measure_litert_matmul(litert_dir, threads=1, budget_seconds=budget_seconds))
     except Exception as error:  # No TensorFlow converter here: fall back to the estimate, and say so.
-      machine["litert_probe_error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+      reason = str(error).splitlines()[0][:200] if str(error) else ""
+      machine["litert_probe_error"] = f"{type(error).__name__}: {reason}"
   if machine.get("litert_gmacs_int8"):
     machine["int8_note"] = ("int8 MAC rate measured: an int8 FULLY_CONNECTED [256, 1024] x [1024, 1024] under "
                             "LiteRT + XNNPACK, one thread")

@@ -40,8 +40,9 @@ RESULTS_FORMAT = "tf_drnn.benchmarks/1"
 def define_flags():
   flags.DEFINE_string("output_dir", None, "Where results.json, summary.md, latency.png (and the exported "
                       "files) go.")
+  from tf_drnn.models import bundled_names_help
   flags.DEFINE_string("model", None, "A .keras model, a training model_dir or a bundled model's "
-                      "name: drnn2 (the default) or drnn2_compact.")
+                      f"name: {bundled_names_help()}.")
   flags.DEFINE_list("variants", list(VARIANTS), "Quantization variants to benchmark.")
   flags.DEFINE_list("threads", ["1", "2"], "LiteRT thread counts to time.")
   flags.DEFINE_integer("calls", 2000, "Timed calls per signature and configuration.")
@@ -60,8 +61,11 @@ def define_flags():
   flags.mark_flag_as_required("output_dir")
 
 
-def log(message, _start=time.perf_counter()):
-  print(f"[{time.perf_counter() - _start:7.1f} s] {message}", file=sys.stderr, flush=True)
+_STARTED = time.perf_counter()
+
+
+def log(message):
+  print(f"[{time.perf_counter() - _STARTED:7.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def write_atomically(path, data, binary=False):
@@ -323,7 +327,6 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
       scorer = quality.Scorer(clips)
       for variant, entry in variant_entries.items():
         log(f"{variant}: quality (separate_pcm under LiteRT)")
-        sidecar = entry["sidecar"]
         result, per_clip = scorer.score(tflite_separate_fn(entry["file"]))
         entry["quality"] = {"global": result, "clips": per_clip}
       log("keras: quality (Separator)")

@@ -29,7 +29,8 @@ def separation_throughput(model, seconds=30.0, sample_rate=16000, repeats=1):
   if not np.all(np.isfinite(stems["vocals"])):
     raise RuntimeError("the Separator's output is not finite")
   return {"audio_seconds": float(seconds), "wall_seconds": best,
-          "audio_seconds_per_second": float(seconds / best), "block_frames": separator.block_samples // separator.config.hop_length}
+          "audio_seconds_per_second": float(seconds / best),
+          "block_frames": separator.block_samples // separator.config.hop_length}
 
 
 def training_sources(data_dir=None, clips=4, sample_rate=16000):

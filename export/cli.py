@@ -20,10 +20,12 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
+  from tf_drnn.models import bundled_names_help
   flags.DEFINE_string("model", None, "A .keras model file, or a training model_dir holding model.keras. "
-                      "A bundled model's name also works: drnn2 (the default) or drnn2_compact.")
-  flags.DEFINE_string("output", None, "The TFLite file to write (FILE.tflite); the sidecar goes to FILE.json, which may replace only "
-                      "a previous sidecar of the same FILE.tflite. Both are checked before conversion.")
+                      f"A bundled model's name also works: {bundled_names_help()}.")
+  flags.DEFINE_string("output", None, "The TFLite file to write (FILE.tflite); the sidecar goes to FILE.json, "
+                      "which may replace only a previous sidecar of the same FILE.tflite. Both are checked before "
+                      "conversion.")
   flags.DEFINE_enum("quantization", "float32", QUANTIZATIONS,
                     "float32: none; float16: float16 weights; dynamic: int8 weights, float activations; "
                     "int8: int8 dense layers calibrated on --data_dir.")

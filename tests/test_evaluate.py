@@ -279,7 +279,8 @@ def test_unscorable_clips_are_skipped_with_a_note_not_a_crash():
   silent_accompaniment = Track("silent_accompaniment", lambda: (sources(0.5, 4)[0], np.zeros(8000, np.float32)))
   one_sample = Track("one_sample", lambda: (np.ones(1, np.float32), np.ones(1, np.float32)))
   separate = lambda mixture: (0.6 * mixture, 0.4 * mixture)
-  scores, result = evaluate.evaluate_tracks(separate, [good[0], silent_voice, one_sample, silent_accompaniment, good[1]])
+  scores, result = evaluate.evaluate_tracks(
+      separate, [good[0], silent_voice, one_sample, silent_accompaniment, good[1]])
   assert [s.name for s in scores] == ["clip0", "silent_voice", "one_sample", "silent_accompaniment", "clip1"]
   assert [s.skipped for s in scores[1:4]] == [
       "silent vocals reference (all samples zero): BSS Eval cannot score it",
@@ -313,9 +314,10 @@ def test_evaluate_notes_skipped_clips_in_json_and_markdown(fake_mir1k, tmp_path)
   on_disk = json.loads(output.read_text())
   assert on_disk == json.loads(json.dumps(document))
   assert [row["name"] for row in on_disk["clips"]] == TEST_CLIPS
-  assert on_disk["skipped_clips"] == [{"name": "annar_1_02", "num_samples": len(vocals),
-                                       "skipped": "silent vocals reference (all samples zero): BSS Eval cannot score it"}]
-  assert "1 clip(s) skipped, not in the scores: annar_1_02: silent vocals reference" in output.with_suffix(".md").read_text()
+  reason = "silent vocals reference (all samples zero): BSS Eval cannot score it"
+  assert on_disk["skipped_clips"] == [{"name": "annar_1_02", "num_samples": len(vocals), "skipped": reason}]
+  markdown = output.with_suffix(".md").read_text()
+  assert "1 clip(s) skipped, not in the scores: annar_1_02: silent vocals reference" in markdown
   assert on_disk["global"]["vocals"]["GNSDR"] > 8
 
 

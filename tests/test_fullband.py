@@ -189,7 +189,8 @@ def test_rules_from_the_mask_below_the_cutoff():
   np.testing.assert_allclose(fullband.band_mask_value(mask, silent, cutoff, "average"), [expected[0]] * 2)
   extended = fullband.extend_mask(mask, magnitude, cutoff, "average")
   np.testing.assert_array_equal(extended[:, frequencies < cutoff], mask[:, frequencies < cutoff])
-  np.testing.assert_allclose(extended[:, frequencies >= cutoff], np.array(expected)[:, None] + 0 * mask[:, frequencies >= cutoff])
+  above = frequencies >= cutoff
+  np.testing.assert_allclose(extended[:, above], np.array(expected)[:, None] + 0 * mask[:, above])
   # At 48 kHz: the model's mask interpolated below the reliable cutoff, the rule's value above.
   full = fullband.full_rate_masks(mask, magnitude, 48000, "hold")
   full_frequencies = np.arange(full.shape[1]) * 48000 / (2 * fullband.full_rate_hop(48000))

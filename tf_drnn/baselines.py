@@ -77,7 +77,7 @@ def rpca_inexact_alm(matrix, lam=None, tol=1e-7, max_iter=1000, rho=1.5):
   mu = 1.25 / norm_two
   mu_bar = mu * 1e7
   iteration = 0
-  for iteration in range(1, max_iter + 1):
+  for iteration in range(1, max_iter + 1):  # noqa: B007  (read after the loop)
     sparse = _shrink(data - low_rank + dual / mu, lam / mu)
     u, s, vt = np.linalg.svd(data - sparse + dual / mu, full_matrices=False)
     keep = int(np.count_nonzero(s > 1.0 / mu))

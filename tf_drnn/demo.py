@@ -74,8 +74,9 @@ def define_flags():
   from absl import flags
   flags.DEFINE_string("output_dir", "tf_drnn_demo", "Where the stems and the figure go.")
   flags.DEFINE_string("input", None, "Your own song (any format, rate, channels); default: a synthesized one.")
-  flags.DEFINE_string("model", None, "A .keras model, a training model_dir or a bundled model's name: drnn2 (default) "
-                      "or drnn2_compact.")
+  from tf_drnn.models import bundled_names_help
+  flags.DEFINE_string("model", None, f"A .keras model, a training model_dir or a bundled model's name: "
+                      f"{bundled_names_help()}.")
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs (the stems, the figure, the synthesized song); "
                     "--input is never overwritten.")
 

@@ -419,9 +419,11 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
 
 def define_flags():
   from absl import flags
+  from tf_drnn.models import bundled_names_help
   flags.DEFINE_string("model", None, "Trained model: a .keras file or a training model_dir holding "
-                      "model.keras, or a bundled model's name (drnn2, the default, or drnn2_compact); with --method=tflite, a .tflite file from "
-                      "tf-drnn-export, streamed hop by hop through its separate_pcm signature under LiteRT.")
+                      f"model.keras, or a bundled model's name ({bundled_names_help()}); with --method=tflite, "
+                      "a .tflite file from tf-drnn-export, streamed hop by hop through its separate_pcm signature "
+                      "under LiteRT.")
   flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/), or the --dataset's folder.")
   from tf_drnn.data import DATASETS
   flags.DEFINE_enum("dataset", "mir1k", list(DATASETS), "Dataset layout. mir1k: 0 dB remixes at 16 kHz, "

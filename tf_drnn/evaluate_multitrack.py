@@ -95,7 +95,7 @@ def aggregate(rows):
   museval, global_metrics = {}, {}
   for source in SOURCES:
     museval[source] = {m: _median([row[source][m] for row in rows]) for m in METRICS}
-    mean = lambda key: float(np.dot(weights, [row[source]["track"][key] for row in rows]))
+    mean = lambda key: float(np.dot(weights, [row[source]["track"][key] for row in rows]))  # noqa: B023
     global_metrics[source] = {"GNSDR": mean("NSDR"), "GSIR": mean("SIR"), "GSAR": mean("SAR"),
                               "GSDR": mean("SDR")}
   return museval, global_metrics

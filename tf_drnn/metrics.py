@@ -97,7 +97,7 @@ def global_metrics(scores):
   weights = weights / weights.sum()
   result = {}
   for i, source in enumerate(SOURCES):
-    mean = lambda values: float(np.dot(weights, [v[i] for v in values]))
+    mean = lambda values: float(np.dot(weights, [v[i] for v in values]))  # noqa: B023
     result[source] = {"GNSDR": mean([s.nsdr for s in scores]), "GSIR": mean([s.sir for s in scores]),
                       "GSAR": mean([s.sar for s in scores]), "GSDR": mean([s.sdr for s in scores])}
   return result

@@ -121,7 +121,7 @@ class AtomicStemWriters:
       return self._stack.__exit__(exc_type, exc, tb)
     except (OSError, RuntimeError) as error:  # Flushing or renaming into place failed.
       if exc is not None:
-        raise exc
+        raise exc from None
       raise output_error(getattr(error, "filename", None) or self.targets[0], error) from None
 
 

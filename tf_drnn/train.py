@@ -77,8 +77,9 @@ class TrainOptions:
 
 def checked_tracks(options):
   """(train tracks, dev tracks) of the options' dataset, after the checks training makes
-  (possible option values, clips found, a model_dir it may train in: see :func:`check_model_dir`). Nothing is written but the model_dir itself (and, with --restart,
-  the earlier run's files are removed)."""
+  (possible option values, clips found, a model_dir it may train in: see :func:`check_model_dir`).
+  Nothing is written but the model_dir itself (and, with --restart, the earlier run's files are
+  removed)."""
   check_options(options)
   dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
   train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")

@@ -35,8 +35,9 @@ def run_config(flagfile, data_dir, runs_dir, train_steps, trainer="tf", evaluate
   """Trains (resuming) and, with `evaluate`, scores one config; returns its row dict (None if not scored).
 
   trainer: "tf" (`tf_drnn.train` under Keras' TensorFlow backend) or "jax" (the same trainer under
-  Keras' JAX backend, for accelerators without TensorFlow). Either writes MODEL_DIR/training.json; a config whose training.json shows
-  `train_steps` complete is not trained again (so models trained elsewhere are only scored).
+  Keras' JAX backend, for accelerators without TensorFlow). Either writes MODEL_DIR/training.json;
+  a config whose training.json shows `train_steps` complete is not trained again (so models
+  trained elsewhere are only scored).
   """
   name = config_name(flagfile)
   model_dir = os.path.join(runs_dir, name)
@@ -92,7 +93,8 @@ def markdown(rows):
     paper_text = " / ".join(f"{v:.2f}" for v in paper) if paper else "not transcribed"
     delta = f"{ours['GNSDR'] - paper[0]:+.2f}" if paper else ""
     lines.append(f"| {row['description']} | {paper_text} | {ours['GNSDR']:.2f} / {ours['GSIR']:.2f} / "
-                 f"{ours['GSAR']:.2f} | {delta} | {row.get('steps', row['train_steps'])} | {row['training_seconds'] / 60:.1f} min | "
+                 f"{ours['GSAR']:.2f} | {delta} | {row.get('steps', row['train_steps'])} | "
+                 f"{row['training_seconds'] / 60:.1f} min | "
                  f"{row['hardware']} |")
   return "\n".join(lines) + "\n"
 
@@ -127,7 +129,8 @@ def define_flags():
   flags.DEFINE_integer("train_steps", 2500, "Steps per config (fewer on a CPU; stated in the table).")
   flags.DEFINE_string("output", "docs/reproduction.md", "The Markdown table.")
   flags.DEFINE_enum("trainer", "tf", ["tf", "jax"],
-                    "tf: tf_drnn.train under TensorFlow; jax: the same under Keras' JAX backend (no TensorFlow needed).")
+                    "tf: tf_drnn.train under TensorFlow; jax: the same under Keras' JAX backend "
+                    "(no TensorFlow needed).")
   flags.DEFINE_bool("evaluate", True, "Score each trained config on the test clips (needs TensorFlow).")
   flags.DEFINE_integer("jobs", 1, "Configs trained (and scored) at once.")
   flags.DEFINE_integer("scan_unroll", 0, "Recurrences as a scan (tf-drnn-train --scan_unroll).")
