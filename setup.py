@@ -26,7 +26,8 @@ setup(
         "matplotlib",
         "tensorboard",
     ],
-    extras_require={"test": ["pytest", "psutil"], "benchmarks": ["psutil"],
+    # test: the suite, its linter, and JAX on the CPU for the trainer's JAX-backend test.
+    extras_require={"test": ["pytest", "psutil", "ruff", "jax[cpu]"], "benchmarks": ["psutil"],
                     "jax": ["jax"]},  # tf-drnn-train-jax: training where only JAX is installed
     entry_points={
         "console_scripts": [

@@ -125,7 +125,7 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
   from tf_drnn.data.mir1k import MIR1K
   from tf_drnn.errors import UserError
-  from tf_drnn.evaluate import mixtures
+  from tf_drnn.scoring import mixtures
   from tf_drnn.fullband import HIGH_BAND_RULES, reliable_cutoff_hz
   from tf_drnn import Separator
   from tf_drnn.models import load_model, resolve_model_path

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from tf_drnn_export.litert import make_interpreter  # noqa: F401 (used here and by the other sections)
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG  # noqa: E402
 
 SIGNATURES = ("separate_frame", "separate_pcm")
 PERCENTILES = (50, 90, 99)
@@ -60,7 +61,7 @@ def signature_inputs(runner, steps, seed=0):
   shape = [int(d) for d in details[name]["shape"]]
   rng = np.random.default_rng(seed)
   if name == "pcm":  # A noisy tone at about -20 dBFS.
-    t = np.arange(steps * shape[-1]) / 16000.0
+    t = np.arange(steps * shape[-1]) / DEFAULT_AUDIO_CONFIG.sample_rate
     signal = 0.1 * np.sin(2 * np.pi * 220 * t) + 0.03 * rng.standard_normal(t.size)
     data = signal.reshape(steps, *shape)
   else:  # Magnitude-like frames: positive, spread over decades.

@@ -1,6 +1,6 @@
 """Separation quality of each exported variant on real clips: vocal GNSDR (BSS Eval v3).
 
-Each clip's 0 dB mixture (tf_drnn.evaluate.mixtures) is streamed hop by hop through the
+Each clip's 0 dB mixture (tf_drnn.scoring.mixtures) is streamed hop by hop through the
 .tflite's `separate_pcm` under LiteRT, the first `latency_samples` of output are dropped,
 and the stems are scored with tf_drnn.metrics against the clip's sources. The Keras model
 (tf_drnn.Separator) on the same clips is the reference row.
@@ -16,7 +16,7 @@ from tf_drnn import metrics
 def load_clips(data_dir, count):
   """The first `count` public test clips as (name, mixture, vocals, accompaniment)."""
   from tf_drnn.data.mir1k import MIR1K
-  from tf_drnn.evaluate import mixtures
+  from tf_drnn.scoring import mixtures
   return list(mixtures(MIR1K(data_dir).tracks("test")[:count]))
 
 

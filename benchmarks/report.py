@@ -8,6 +8,7 @@ import os
 
 from benchmarks.environment import one_line
 from benchmarks.latency import config_key, parse_config_key
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG as CONFIG
 
 DASH = "—"
 
@@ -127,7 +128,8 @@ def render_summary(results):
   lines = ["# Benchmark summary", "",
            f"Model: `{results.get('model', {}).get('path')}`; {settings.get('calls')} timed calls per "
            f"signature and configuration after {settings.get('warmup')} warm-up calls; one call = one hop "
-           f"({settings.get('hop_length', 512)} samples at {settings.get('sample_rate', 16000)} Hz).", "",
+           f"({settings.get('hop_length', CONFIG.hop_length)} samples at "
+           f"{settings.get('sample_rate', CONFIG.sample_rate)} Hz).", "",
            markdown_table(header(results), rows(results)), ""]
   notes = ["Peak RSS: a fresh process that imports only NumPy + LiteRT, loads the file and streams "
            f"{settings.get('memory_calls')} calls of separate_pcm. GNSDR: separate_pcm under LiteRT on "

@@ -11,9 +11,10 @@ training    a few steps of the real-size model (the benchmarked model's structur
 import time
 
 import numpy as np
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 
 
-def separation_throughput(model, seconds=30.0, sample_rate=16000, repeats=1):
+def separation_throughput(model, seconds=30.0, sample_rate=DEFAULT_AUDIO_CONFIG.sample_rate, repeats=1):
   """{"audio_seconds", "wall_seconds", "audio_seconds_per_second"} of Separator.separate."""
   from tf_drnn import Separator
   from tf_drnn.synth import sung_like_mixture
@@ -33,7 +34,7 @@ def separation_throughput(model, seconds=30.0, sample_rate=16000, repeats=1):
           "block_frames": separator.block_samples // separator.config.hop_length}
 
 
-def training_sources(data_dir=None, clips=4, sample_rate=16000):
+def training_sources(data_dir=None, clips=4, sample_rate=DEFAULT_AUDIO_CONFIG.sample_rate):
   """(sources, description): a few MIR-1K training clips, or synthesized songs without data."""
   from tf_drnn.data.sources import load_sources
   if data_dir:

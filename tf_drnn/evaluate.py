@@ -14,8 +14,6 @@ Separation with TensorFlow stays in the main process; BSS Eval (the slow part) r
 `--workers` processes. NumPy-only methods (mixture, rpca, oracles, authors) separate in the
 workers too.
 """
-import collections
-import dataclasses
 import functools
 import json
 import os
@@ -26,200 +24,26 @@ import numpy as np
 
 from tf_drnn import metrics
 from tf_drnn.atomic import write_text
-from tf_drnn.data.base import Track, unit_energy_mix
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+from tf_drnn.data.base import Track
 from tf_drnn.errors import UserError
+
+from tf_drnn.scoring import (AuthorsEstimator, BlindEstimator, OracleEstimator,  # noqa: F401  (the command's parts)
+                             available_cpus, evaluate_tracks, markdown_path, mixtures, score_estimates,
+                             spread_evenly)
 
 METHODS = ("model", "tflite", "mixture", "rpca", "oracle_irm", "oracle_ibm", "authors")
 AUTHORS_CLIPS = "authors"  # --clips=authors: the clips the paper's authors released separations of.
 
-Clip = collections.namedtuple("Clip", "name mixture vocals accompaniment")
-
-
-def mixtures(tracks, voice_db=0.0):
-  """Yields (name, mixture, vocals, accompaniment): the paper's 0 dB mixtures, unshifted, or
-  with the voice `voice_db` dB over the accompaniment (both at unit RMS first)."""
-  for track in tracks:
-    vocals, accompaniment = track.sources()
-    mixture, vocals, accompaniment = unit_energy_mix(vocals, accompaniment, voice_db=voice_db)
-    yield track.name, mixture, vocals, accompaniment
-
-
-# --- estimators: (name, mixture, vocals, accompaniment) -> (vocals, accompaniment) estimates -----
-# Picklable, so the NumPy-only ones can run inside worker processes.
-
-@dataclasses.dataclass(frozen=True)
-class BlindEstimator:
-  """A separator that sees only the mixture: `separate(mixture) -> (vocals, accompaniment)`."""
-  separate: object
-
-  def __call__(self, name, mixture, vocals, accompaniment):
-    return self.separate(mixture)
-
-
-@dataclasses.dataclass(frozen=True)
-class OracleEstimator:
-  """Ideal mask ("irm" or "ibm") from the true sources (:func:`tf_drnn.baselines.oracle_separator`)."""
-  kind: str
-
-  def __call__(self, name, mixture, vocals, accompaniment):
-    from tf_drnn.baselines import oracle_separator
-    return oracle_separator(mixture, vocals, accompaniment, self.kind)
-
-
-@dataclasses.dataclass(frozen=True)
-class AuthorsEstimator:
-  """The paper authors' stored separations, fitted to the clip's length (zero-padded at the end)."""
-  directory: str
-  mask: str = "softmask"
-
-  def __call__(self, name, mixture, vocals, accompaniment):
-    from tf_drnn.baselines import AuthorsResults
-    return AuthorsResults(self.directory, self.mask).estimates(name, len(mixture))
-
-
-def _estimate_and_score(estimator, clip, gain, estimates=None):
-  """One clip: separate (unless `estimates` are given) at level `gain`, divide back, score.
-
-  A clip that cannot be scored (metrics.unscorable: silent source or estimate, too short) comes
-  back as a skipped ClipScore with the reason.
-  """
-  reason = metrics.unscorable((clip.vocals, clip.accompaniment))
-  if reason:
-    return metrics.skipped_clip(clip.name, len(clip.mixture), reason)
-  if estimates is None:
-    estimates = estimator(clip.name, clip.mixture * gain, clip.vocals * gain, clip.accompaniment * gain)
-  vocals_estimate, accompaniment_estimate = (np.asarray(e, np.float32) / gain for e in estimates)
-  for estimate in (vocals_estimate, accompaniment_estimate):
-    if estimate.shape != clip.mixture.shape:
-      raise ValueError(f"{clip.name}: estimate of shape {estimate.shape}, expected {clip.mixture.shape}")
-  reason = metrics.unscorable((vocals_estimate, accompaniment_estimate), what="estimate")
-  if reason:
-    return metrics.skipped_clip(clip.name, len(clip.mixture), reason)
-  return metrics.score_clip(clip.name, clip.vocals, clip.accompaniment, vocals_estimate,
-                            accompaniment_estimate, clip.mixture)
-
-
-def _limit_worker_threads():
-  """Worker initializer: one BLAS thread per worker process (the workers are the parallelism)."""
-  try:
-    import threadpoolctl
-    threadpoolctl.threadpool_limits(1)
-  except ImportError:
-    pass
-
-
-def available_cpus():
-  try:
-    return len(os.sched_getaffinity(0))
-  except AttributeError:
-    return os.cpu_count() or 1
-
-
-def score_estimates(estimator, tracks, gain=1.0, progress=False, workers=1, separate_in_workers=False,
-                    voice_db=0.0):
-  """Separates and scores every track, scoring in parallel processes.
-
-  Args:
-    estimator: Callable (name, mixture, vocals, accompaniment) -> (vocals, accompaniment)
-      estimates [samples]. Blind separators ignore all but the mixture.
-    tracks: Iterable of :class:`tf_drnn.data.base.Track`.
-    gain: Level applied to mixture and references before separation (estimates are divided by it).
-    progress: Show a progress bar (stderr).
-    workers: Processes for BSS Eval; 1 scores in this process, 0 picks one per CPU but one.
-    separate_in_workers: Run `estimator` in the workers as well (it must be picklable and
-      must not use TensorFlow); otherwise it runs here, in the calling process.
-    voice_db: Voice-to-accompaniment ratio of the mixtures, dB (:func:`mixtures`); `gain`
-      then applies to the whole mixture.
-
-  Returns:
-    (list of ClipScore in track order, global metrics dict).
-  """
-  tracks = list(tracks)
-  if not tracks:
-    raise UserError("no clips to evaluate")
-  if workers <= 0:
-    workers = max(1, available_cpus() - 1)
-  workers = min(workers, len(tracks))
-  bar = None
-  if progress:
-    from tqdm import tqdm
-    bar = tqdm(total=len(tracks), desc="clips", unit="clip", file=sys.stderr)
-  clips = (Clip(*row) for row in mixtures(tracks, voice_db))
-  try:
-    if workers == 1:
-      scores = []
-      for clip in clips:
-        scores.append(_estimate_and_score(estimator, clip, gain))
-        if bar is not None:
-          bar.update(1)
-    else:
-      scores = _score_in_pool(estimator, clips, gain, workers, separate_in_workers, bar)
-  finally:
-    if bar is not None:
-      bar.close()
-  return scores, metrics.global_metrics(scores)
-
-
-def _score_in_pool(estimator, clips, gain, workers, separate_in_workers, bar):
-  import concurrent.futures
-  import multiprocessing
-  # spawn, not fork: the parent may hold TensorFlow's threads, which do not survive a fork.
-  context = multiprocessing.get_context("spawn")
-  results = {}
-  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                              initializer=_limit_worker_threads) as pool:
-    pending = set()
-    order = []
-    for clip in clips:
-      order.append(clip.name)
-      if separate_in_workers or metrics.unscorable((clip.vocals, clip.accompaniment)):
-        future = pool.submit(_estimate_and_score, estimator, clip, gain)
-      else:
-        estimates = estimator(clip.name, clip.mixture * gain, clip.vocals * gain, clip.accompaniment * gain)
-        future = pool.submit(_estimate_and_score, None, clip, gain, tuple(np.asarray(e) for e in estimates))
-      pending.add(future)
-      if len(pending) >= 2 * workers:  # Bounded memory: at most 2 clips queued per worker.
-        done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-        _collect(done, results, bar)
-    done, _ = concurrent.futures.wait(pending)
-    _collect(done, results, bar)
-  return [results[name] for name in order]
-
-
-def _collect(done, results, bar):
-  for future in done:
-    score = future.result()
-    results[score.name] = score
-    if bar is not None:
-      bar.update(1)
-
-
-def evaluate_tracks(separate, tracks, gain=1.0, progress=False, workers=1, voice_db=0.0):
-  """Separates and scores every track.
-
-  Args:
-    separate: Callable mixture [samples] -> (vocals, accompaniment) estimates [samples].
-    tracks: Iterable of :class:`tf_drnn.data.base.Track`.
-    gain: Level applied to the mixture before separation (estimates are divided by it),
-      to check that quiet inputs separate as well as loud ones.
-    progress: Show a progress bar.
-    workers: Processes scoring BSS Eval (separation stays in this process).
-    voice_db: Voice-to-accompaniment ratio of the mixtures, dB (0: the paper's).
-
-  Returns:
-    (list of ClipScore, global metrics dict).
-  """
-  return score_estimates(BlindEstimator(separate), tracks, gain, progress, workers, voice_db=voice_db)
 
 
 # --- the command -------------------------------------------------------------------------------
 
 def model_separate_fn(model_path):
   """mixture [samples] -> (vocals, accompaniment) with a trained model (None: the bundled one)."""
-  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
   from tf_drnn import Separator
   separator = Separator(model_path)
-  rate = DEFAULT_AUDIO_CONFIG.sample_rate
+  rate = separator.config.sample_rate  # the model's own rate: no resampling
 
   def separate(mixture):
     out = separator.separate(mixture, rate)
@@ -270,14 +94,6 @@ def select_tracks(dataset, split=None, clips=None, max_clips=0, only=None):
   return [Track(n, functools.partial(dataset.load_clip, n)) for n in names]
 
 
-def spread_evenly(items, count):
-  """`count` > 0 of `items`, spread evenly over the list (first and last kept); all if count is 0."""
-  if 0 < count < len(items):
-    picks = np.unique(np.round(np.linspace(0, len(items) - 1, count)).astype(int))
-    return [items[i] for i in picks]
-  return list(items)
-
-
 def report(scores, result, info):
   """The JSON document: run info, global metrics, per-clip scores and the skipped clips.
 
@@ -286,7 +102,7 @@ def report(scores, result, info):
   """
   scored = [s for s in scores if not s.skipped]
   total = sum(s.num_samples for s in scored)
-  rate = info.get("sample_rate", 16000)
+  rate = info.get("sample_rate", DEFAULT_AUDIO_CONFIG.sample_rate)
   result = {source: {k: (None if v != v else v) for k, v in values.items()} for source, values in result.items()}
   return {**info, "num_clips": len(scored), "total_samples": total, "total_seconds": total / rate,
           "global": result, "clips": [s.as_dict() for s in scored],
@@ -323,16 +139,12 @@ def markdown_table(document):
                  f"{number(m['GSDR'])} |")
   lines += ["", "## Per clip", "", "| clip | seconds | vocal NSDR | vocal SIR | vocal SAR | "
             "accomp. NSDR | accomp. SIR | accomp. SAR |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-  rate = document.get("sample_rate", 16000)
+  rate = document.get("sample_rate", DEFAULT_AUDIO_CONFIG.sample_rate)
   for row in document["clips"]:
     v, a = row["vocals"], row["accompaniment"]
     lines.append(f"| {row['name']} | {row['num_samples'] / rate:.2f} | {v['NSDR']:.2f} | {v['SIR']:.2f} | "
                  f"{v['SAR']:.2f} | {a['NSDR']:.2f} | {a['SIR']:.2f} | {a['SAR']:.2f} |")
   return "\n".join(lines) + "\n"
-
-
-def markdown_path(output):
-  return os.path.splitext(output)[0] + ".md"
 
 
 def evaluate_command(data_dir, method="model", model=None, split="test", clips=(), gain_db=0.0,

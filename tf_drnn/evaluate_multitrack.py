@@ -114,7 +114,7 @@ def select_songs(dataset, split, clips=(), max_clips=0):
     selected = dataset.songs(split)
   if not selected:
     raise UserError(f"{dataset.root}: no songs to evaluate in split {split!r}")
-  from tf_drnn.evaluate import spread_evenly
+  from tf_drnn.scoring import spread_evenly
   return spread_evenly(selected, max_clips)
 
 
@@ -159,7 +159,7 @@ def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=No
   mir1k_only: names of MIR-1K-only flags the user gave (an error here).
   """
   from tf_drnn.data import load_dataset
-  from tf_drnn.evaluate import markdown_path
+  from tf_drnn.scoring import markdown_path
   if mir1k_only:
     raise UserError(f"--{mir1k_only[0]} applies to --dataset=mir1k only, not {dataset_name}")
   if not data_dir:

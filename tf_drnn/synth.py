@@ -1,8 +1,10 @@
 """A synthetic song for demos and tests: a sung-like harmonic voice with vibrato over chords."""
 import numpy as np
 
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 
-def sung_like_mixture(seconds=4.0, sample_rate=16000, seed=0):
+
+def sung_like_mixture(seconds=4.0, sample_rate=DEFAULT_AUDIO_CONFIG.sample_rate, seed=0):
   """(vocals, accompaniment), float32 [samples], peak about 0.5 when summed.
 
   The voice glides over a melody with 5.5 Hz vibrato, syllable-like amplitude swells and

@@ -373,7 +373,7 @@ class TrainingProgress:
   def evaluate_dev(self):
     if not self.dev_tracks:
       return None
-    from tf_drnn.evaluate import evaluate_tracks
+    from tf_drnn.scoring import evaluate_tracks
     from tf_drnn.models import offline_estimates
     _, result = evaluate_tracks(lambda mixture: offline_estimates(self.trained_model, mixture), self.dev_tracks)
     return result

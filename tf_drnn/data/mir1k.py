@@ -10,6 +10,7 @@ import numpy as np
 
 from tf_drnn.data.base import SeparationDataset, Track
 from tf_drnn.errors import AudioFileError, UserError
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 
 TRAIN_SINGERS = ("abjones", "amy")
 # The paper authors' dev clips (held out of training, used to pick the model).
@@ -31,7 +32,7 @@ class MIR1K(SeparationDataset):
     sample_rate: Expected rate of the files (MIR-1K is 16 kHz).
   """
 
-  def __init__(self, root, dev_clips=DEFAULT_DEV_CLIPS, sample_rate=16000):
+  def __init__(self, root, dev_clips=DEFAULT_DEV_CLIPS, sample_rate=DEFAULT_AUDIO_CONFIG.sample_rate):
     root = os.fspath(root)
     if not os.path.isdir(root):
       raise UserError(f"{root}: data directory does not exist")
