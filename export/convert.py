@@ -498,14 +498,14 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
   try:
     saved_model = os.path.join(work, "saved_model")
     _write_saved_model(model, endpoints, saved_model)
-    content = _convert(saved_model, "float32")
+    # The float32 conversion is the result, or (int8) what calibration runs and what names the
+    # ops int8 keeps in float; float16 and dynamic convert directly.
+    content = _convert(saved_model, "float32" if quantization in ("float32", "int8") else quantization)
     float_ops = check_builtin_only(content)
     if quantization == "int8":
       samples, calibration = _prepare_calibration(content, magnitudes, audio, config, max_calibration_steps)
       calibration["equalized_heads"] = equalized
       content = _convert(saved_model, "int8", lambda: iter(samples), float_ops)
-    elif quantization != "float32":
-      content = _convert(saved_model, quantization)
   finally:
     shutil.rmtree(work, ignore_errors=True)
 

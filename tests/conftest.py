@@ -56,3 +56,70 @@ def write_fake_mir1k(root, clips=None, seconds=0.6, sample_rate=16000):
     soundfile.write(os.path.join(root, "Wavfile", name + ".wav"), np.stack([accompaniment, vocals], 1),
                     sample_rate, subtype="PCM_16")
   return root
+
+
+# --- slow commands in other processes, started when the session starts ------------------------------
+# A few tests must run a command in a process of its own (another Keras backend, two training
+# workers, a fresh interpreter's stderr). Each such test is marked @pytest.mark.background(NAME) and
+# NAME's builder is registered with @background_job(NAME): the processes of the selected tests start
+# as soon as collection ends and run beside the rest of the suite; the test waits for its own.
+
+_JOB_BUILDERS = {}
+_JOBS = {}
+
+
+def background_job(name):
+  """Registers builder(work_dir) -> (python argv, env changes; None unsets a variable) as the
+  command of background job `name`."""
+  def register(builder):
+    _JOB_BUILDERS[name] = builder
+    return builder
+  return register
+
+
+def pytest_configure(config):
+  config.addinivalue_line("markers", "background(name): the test checks background job `name` (conftest)")
+
+
+def pytest_collection_modifyitems(items):
+  """Tests that wait for a background job run last, when their job has had the whole suite's time."""
+  items.sort(key=lambda item: item.get_closest_marker("background") is not None)
+
+
+def pytest_collection_finish(session):
+  import subprocess
+  import sys
+  import tempfile
+  names = {m.args[0] for item in session.items for m in item.iter_markers("background")}
+  for name in sorted(names):
+    work = tempfile.mkdtemp(prefix=f"tf_drnn_{name}_")
+    argv, env = _JOB_BUILDERS[name](work)
+    out, err = open(os.path.join(work, "stdout"), "w"), open(os.path.join(work, "stderr"), "w")
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}  # None: unset it
+    process = subprocess.Popen([sys.executable, *argv], cwd=REPO, stdout=out, stderr=err, env=env)
+    _JOBS[name] = (process, work, out, err)
+
+
+def pytest_sessionfinish(session):
+  import shutil
+  for process, work, out, err in _JOBS.values():
+    if process.poll() is None:
+      process.kill()
+    out.close()
+    err.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def background(request):
+  """The finished background job of this test's @pytest.mark.background(NAME): an object with
+  returncode, stdout, stderr and work (its folder)."""
+  import types
+  name = request.node.get_closest_marker("background").args[0]
+  process, work, out, err = _JOBS[name]
+  process.wait(timeout=900)
+  out.flush()
+  err.flush()
+  read = lambda file: open(os.path.join(work, file)).read()
+  return types.SimpleNamespace(returncode=process.returncode, stdout=read("stdout"), stderr=read("stderr"),
+                               work=work)

@@ -4,14 +4,13 @@ impossible flags before TensorFlow loads, and runs distributed and under JAX."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, write_fake_mir1k
+from conftest import REPO, background_job, write_fake_mir1k
 
 TINY = ["--architecture=drnn2", "--num_layers=2", "--hidden_units=8", "--batch_size=2", "--sequence_length=8",
         "--warmup_steps=1", "--eval_every=2", "--circular_shift=4000", "--jit_compile=false"]
@@ -347,7 +346,9 @@ def test_mirrored_strategy_trains_and_writes_the_model(fake_data, tmp_path):
   assert training["steps"] == 2 and os.path.isfile(tmp_path / "run" / "model.keras")
 
 
-def _free_ports(count):
+_MULTI_WORKER = """
+import json, os, socket, subprocess, sys
+def free_ports(count):
   sockets = [socket.socket() for _ in range(count)]
   for s in sockets:
     s.bind(("127.0.0.1", 0))
@@ -355,54 +356,81 @@ def _free_ports(count):
   for s in sockets:
     s.close()
   return ports
+args = json.loads(sys.argv[1])
+for _ in range(3):  # The free ports are released before the workers bind: another process may take one.
+  cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+  workers = [subprocess.Popen([sys.executable, "-m", "tf_drnn.train"] + args, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env={**os.environ, "TF_CONFIG": json.dumps(
+                                  {"cluster": cluster, "task": {"type": "worker", "index": i}})})
+             for i in range(2)]
+  results = [(w.returncode, out_err[1]) for w, out_err in zip(workers, [w.communicate(timeout=600) for w in workers])]
+  if not any(code != 0 and "Address already in use" in err for code, err in results):
+    break
+for i, (code, err) in enumerate(results):
+  print(f"worker {i} exit {code}")
+  sys.stderr.write(err[-3000:] if code else "")
+sys.exit(max(code for code, _ in results))
+"""
 
 
-def test_multi_worker_strategy_two_processes(fake_data, tmp_path):
-  model_dir = str(tmp_path / "run")
-  args = [f"--data_dir={fake_data}", f"--model_dir={model_dir}", "--train_steps=2", "--strategy=multi_worker",
-          "--batch_size=4"] + [a for a in TINY if not a.startswith("--batch_size")]
-  for _ in range(3):  # The free ports are released before the workers bind: another process may take one.
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    workers = [subprocess.Popen([sys.executable, "-m", "tf_drnn.train"] + args, cwd=REPO, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, "TF_CONFIG": json.dumps(
-                                    {"cluster": cluster, "task": {"type": "worker", "index": i}})})
-               for i in range(2)]
-    results = [(w.returncode, out_err[1]) for w, out_err in zip(workers, [w.communicate(timeout=600) for w in workers])]
-    if not any(code != 0 and "Address already in use" in err for code, err in results):
-      break
-  for code, err in results:
-    assert code == 0, err[-3000:]
+@background_job("multi_worker")
+def _multi_worker_job(work):
+  data = write_fake_mir1k(os.path.join(work, "mir1k"))
+  args = [f"--data_dir={data}", f"--model_dir={os.path.join(work, 'run')}", "--train_steps=2",
+          "--strategy=multi_worker", "--batch_size=4"] + [a for a in TINY if not a.startswith("--batch_size")]
+  return ["-c", _MULTI_WORKER, json.dumps(args)], {}
+
+
+@pytest.mark.background("multi_worker")
+def test_multi_worker_strategy_two_processes(background):
+  assert background.returncode == 0, background.stderr[-3000:]
+  assert background.stdout.split("\n")[:2] == ["worker 0 exit 0", "worker 1 exit 0"]
+  model_dir = os.path.join(background.work, "run")
   assert json.load(open(os.path.join(model_dir, "training.json")))["steps"] == 2  # written by the chief only
+  assert os.path.isfile(os.path.join(model_dir, "model.keras"))
   assert not [name for name in os.listdir(model_dir) if name.startswith(".worker")]
 
 
-def test_the_jax_backend_trains_resumes_and_needs_no_tensorflow(fake_data, tmp_path):
-  """tf-drnn-train-jax where TensorFlow cannot be imported (a GPU image with JAX only): it trains,
-  scores the dev clips, keeps the best model, resumes; TensorFlow then loads the model it wrote."""
-  pytest.importorskip("jax", reason="needs JAX (pip install 'jax[cpu]', in the test extras)")
-  model_dir = str(tmp_path / "run")
-  args = [f"--data_dir={fake_data}", f"--model_dir={model_dir}", *TINY, "--scan_unroll=4"]
-  result = _python(f"""
-import sys
+_JAX_TRAINING = """
+import json, sys
 class NoTensorFlow:
   def find_spec(self, name, path=None, target=None):
     if name == "tensorflow" or name.startswith("tensorflow."):
       raise ImportError("TensorFlow is blocked in this test")
 sys.meta_path.insert(0, NoTensorFlow())
 from tf_drnn.train import TrainOptions, run_jax, train
-sys.argv = ["tf-drnn-train-jax", *{args!r}, "--train_steps=2"]
+data, model_dir = sys.argv[1:3]
+sys.argv = ["tf-drnn-train-jax", f"--data_dir={data}", f"--model_dir={model_dir}", *json.loads(sys.argv[3]),
+            "--scan_unroll=4", "--train_steps=2"]
 try:
   run_jax()
 except SystemExit as stop:
   assert not stop.code, stop.code
-options = dict(data_dir={fake_data!r}, model_dir={model_dir!r}, num_layers=2, hidden_units=8, batch_size=2,
+options = dict(data_dir=data, model_dir=model_dir, num_layers=2, hidden_units=8, batch_size=2,
                sequence_length=8, warmup_steps=1, eval_every=2, circular_shift=4000, scan_unroll=4)
 train(TrainOptions(train_steps=4, **options))  # the same run with more steps: it resumes
-""", {"JAX_PLATFORMS": "cpu"})
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "step 2: dev vocal GNSDR" in result.stdout
-  assert "Resuming from step 2" in result.stdout and "step 4: dev vocal GNSDR" in result.stdout
+"""
+
+
+@background_job("jax_training")
+def _jax_training_job(work):
+  import importlib.util
+  if importlib.util.find_spec("jax") is None:
+    return ["-c", "pass"], {}
+  data = write_fake_mir1k(os.path.join(work, "mir1k"))
+  return ["-c", _JAX_TRAINING, data, os.path.join(work, "run"), json.dumps(TINY)], {
+      "JAX_PLATFORMS": "cpu", "KERAS_BACKEND": None}
+
+
+@pytest.mark.background("jax_training")
+def test_the_jax_backend_trains_resumes_and_needs_no_tensorflow(background):
+  """tf-drnn-train-jax where TensorFlow cannot be imported (a GPU image with JAX only): it trains,
+  scores the dev clips, keeps the best model, resumes; TensorFlow then loads the model it wrote."""
+  pytest.importorskip("jax", reason="needs JAX (pip install 'jax[cpu]', in the test extras)")
+  assert background.returncode == 0, background.stderr[-3000:]
+  assert "step 2: dev vocal GNSDR" in background.stdout
+  assert "Resuming from step 2" in background.stdout and "step 4: dev vocal GNSDR" in background.stdout
+  model_dir = os.path.join(background.work, "run")
   training = json.load(open(os.path.join(model_dir, "training.json")))
   assert (training["trainer"], training["steps"], training["complete"]) == ("keras-jax", 4, True)
   assert "Keras JAX backend" in training["hardware"]
