@@ -437,3 +437,26 @@ def test_the_jax_backend_trains_resumes_and_needs_no_tensorflow(background):
   from tf_drnn.models import load_model
   model = load_model(model_dir)  # TensorFlow backend here
   assert model(np.ones((1, 5, 513), np.float32)).shape == (1, 5, 2, 513)
+
+
+def test_distillation_mixes_the_teachers_estimates_into_the_targets(trained_run, fake_data, tmp_path):
+  """--teacher_model: targets = (1 - w) sources + w teacher(mixture), on both backends' data paths."""
+  import keras
+  from tf_drnn.errors import UserError
+  from tf_drnn.models import load_model
+  from tf_drnn.train import compiled_model, load_teacher, train
+  options = _tiny_options(fake_data, tmp_path / "run", teacher_model=trained_run, teacher_weight=0.25)
+  model = compiled_model(options)
+  distill = load_teacher(options, model)
+  rng = np.random.default_rng(0)
+  mixture = np.abs(rng.standard_normal((2, 8, 513))).astype(np.float32)
+  targets = np.abs(rng.standard_normal((2, 8, 2, 513))).astype(np.float32)
+  _, distilled = distill(mixture, targets)
+  teacher = keras.ops.convert_to_numpy(load_model(trained_run)(mixture))
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(distilled), 0.75 * targets + 0.25 * teacher, rtol=1e-5,
+                             atol=1e-5)
+  train(options)  # through tf.data's map
+  assert json.load(open(tmp_path / "run" / "training.json"))["steps"] == 2
+  assert json.load(open(tmp_path / "run" / "options.json"))["teacher_model"] == trained_run
+  with pytest.raises(UserError, match="--teacher_weight=1.5: must be in"):
+    train(_tiny_options(fake_data, tmp_path / "bad", teacher_model=trained_run, teacher_weight=1.5))

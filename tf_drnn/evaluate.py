@@ -27,6 +27,7 @@ from tf_drnn.atomic import write_text
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.data.base import Track
 from tf_drnn.errors import UserError
+from tf_drnn.levels import db_to_gain
 
 from tf_drnn.scoring import (AuthorsEstimator, BlindEstimator, OracleEstimator,  # noqa: F401  (the command's parts)
                              available_cpus, evaluate_tracks, markdown_path, mixtures, score_estimates,
@@ -200,7 +201,7 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
       f" (max_clips {max_clips})" if max_clips else "")
   estimator, in_workers = make_estimator(method, model, authors_dir, authors_mask, rpca_hop)
   started = time.time()
-  scores, result = score_estimates(estimator, tracks, gain=10.0 ** (gain_db / 20.0), progress=progress,
+  scores, result = score_estimates(estimator, tracks, gain=db_to_gain(gain_db), progress=progress,
                                    workers=workers, separate_in_workers=in_workers, voice_db=voice_db)
   info = {
       "method": method,

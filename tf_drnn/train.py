@@ -64,6 +64,8 @@ class TrainOptions:
   random_shift: bool = False
   remix_probability: float = 0.0
   voice_db_range: tuple = ()  # (lo, hi) dB: per-example voice-to-accompaniment ratio; (): 0 dB
+  teacher_model: str = ""  # distillation: a trained model whose estimates are also targets
+  teacher_weight: float = 0.5  # targets = (1 - w) sources + w teacher estimates
   speed_factors: tuple = ()
   seed: int = 0
   init_model: str = ""
@@ -142,6 +144,8 @@ def check_options(options):
   for flag in ("clip_norm", "max_seconds"):
     value = getattr(o, flag)
     require(flag, value, _is_number(value) and value >= 0, "must be a number of at least 0 (0: none)")
+  require("teacher_weight", o.teacher_weight, _is_number(o.teacher_weight) and 0 <= o.teacher_weight <= 1,
+          "must be in [0, 1]")
   require("remix_probability", o.remix_probability,
           _is_number(o.remix_probability) and 0 <= o.remix_probability <= 1, "must be in [0, 1]")
   require("speed_factors", o.speed_factors, all(_is_number(f) and f > 0 for f in o.speed_factors),
@@ -285,9 +289,10 @@ def train(options: TrainOptions):
         sources, options.batch_size, options.sequence_length, options.circular_shift,
         seed=options.seed + state.step, random_shift=options.random_shift,
         remix_probability=options.remix_probability, voice_db_range=tuple(options.voice_db_range))
+    teacher = load_teacher(options, model)
     epochs = -(-(options.train_steps - state.step) // options.eval_every)
-    model.fit(backend.dataset(batches, options), epochs=epochs, steps_per_epoch=options.eval_every, shuffle=False,
-              callbacks=[progress] + backend.callbacks(), verbose=2 if backend.is_chief else 0)
+    model.fit(backend.dataset(batches, options, teacher), epochs=epochs, steps_per_epoch=options.eval_every,
+              shuffle=False, callbacks=[progress] + backend.callbacks(), verbose=2 if backend.is_chief else 0)
   progress.finish()
   return progress.best_result
 
@@ -315,6 +320,28 @@ def compiled_model(options, jit_compile=False):
   frame = np.zeros((1, 1, model.input_shape[-1]), np.float32)
   model.compute_loss(y=np.zeros((1, 1, 2, frame.shape[-1]), np.float32), y_pred=model(frame))
   return model
+
+
+def load_teacher(options, model):
+  """The --teacher_model as a function (mixture, targets) -> distilled targets, or None.
+
+  Distillation: each batch's targets become (1 - w) |sources| + w teacher(mixture), w =
+  --teacher_weight: the bigger model's estimates on every remixed, shifted and perturbed example.
+  """
+  if not options.teacher_model:
+    return None
+  from tf_drnn.model import audio_config, describe
+  from tf_drnn.models import load_model
+  teacher = load_model(options.teacher_model)
+  if audio_config(teacher) != audio_config(model) or describe(teacher)["output_format"] == "one_source":
+    raise UserError(f"--teacher_model={options.teacher_model}: needs a two-source model with the same audio "
+                    f"settings as the one trained ({describe(teacher)})")
+  teacher.trainable = False
+  weight = float(options.teacher_weight)
+
+  def distilled(mixture, targets):
+    return mixture, (1.0 - weight) * targets + weight * teacher(mixture, training=False)
+  return distilled
 
 
 def _keras_callback(cls):
@@ -512,9 +539,13 @@ class _Backend:
     import contextlib
     return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
-  def dataset(self, batches, options):
-    """The generator of (mixture, targets) batches as `fit` takes it on this backend."""
+  def dataset(self, batches, options, transform=None):
+    """The generator of (mixture, targets) batches as `fit` takes it on this backend, each batch
+    through `transform` (mixture, targets) -> (mixture, targets) if one is given."""
     if self.name != "tensorflow":
+      if transform is not None:
+        from keras import ops
+        batches = (tuple(ops.convert_to_numpy(x) for x in transform(*batch)) for batch in batches)
       return prefetch(batches)
     import tensorflow as tf
     from tf_drnn.config import DEFAULT_AUDIO_CONFIG
@@ -522,6 +553,8 @@ class _Backend:
     signature = (tf.TensorSpec([options.batch_size, options.sequence_length, bins], tf.float32),
                  tf.TensorSpec([options.batch_size, options.sequence_length, 2, bins], tf.float32))
     dataset = tf.data.Dataset.from_generator(lambda: batches, output_signature=signature)
+    if transform is not None:
+      dataset = dataset.map(transform)
     data_options = tf.data.Options()
     data_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(data_options).prefetch(2)
@@ -646,16 +679,21 @@ def define_flags():
                     "e.g. 0.89,0.94,1.06,1.12 for +-1 and +-2 semitones.")
   flags.register_validator("speed_factors", _positive_numbers, "speed factors must be positive numbers")
   flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
+  flags.DEFINE_string("teacher_model", defaults.teacher_model,
+                      "Distillation: a trained model (a .keras file, model_dir or bundled name, e.g. drnn2) whose "
+                      "estimates on each training example are also targets.")
+  flags.DEFINE_float("teacher_weight", defaults.teacher_weight,
+                     "With --teacher_model: targets = (1 - w) source magnitudes + w teacher estimates.")
   flags.DEFINE_string("init_model", defaults.init_model,
                       "Start from this trained model's weights (a .keras file, model_dir or bundled name, "
                       "e.g. drnn2) instead of a random initialization: fine-tuning.")
   flags.DEFINE_bool("restart", defaults.restart,
-                    "Discard the earlier run in --model_dir (model, records, checkpoints) and train from "
-                    "step 0. Without it, a model_dir that holds a run which cannot be resumed is refused.")
+                    "Discard the earlier run in --model_dir (model, records, state, TensorBoard events) and "
+                    "train from step 0. Without it, a model_dir that holds a run which cannot be resumed is refused.")
   flags.DEFINE_enum("strategy", defaults.strategy, STRATEGIES,
                     "default: one device (GPU if present); mirrored: all local GPUs (or CPUs); "
                     "multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG.")
-  flags.DEFINE_integer("eval_every", defaults.eval_every, "Steps between dev evaluations and checkpoints.")
+  flags.DEFINE_integer("eval_every", defaults.eval_every, "Steps between dev evaluations and saves of the state.")
   flags.DEFINE_bool("jit_compile", defaults.jit_compile,
                     "Compile the training step with XLA (TensorFlow backend, one device; JAX always does).")
   flags.DEFINE_float("max_seconds", defaults.max_seconds,
