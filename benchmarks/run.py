@@ -140,11 +140,12 @@ def calibration_audio(data_dir, frames):
     return convert.calibration_audio_from_data_dir(data_dir, frames), "MIR-1K training mixtures"
   import numpy as np
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
+  from tf_drnn.levels import TRAINING_LEVEL_DBFS, scale_to_dbfs
   from tf_drnn.synth import sung_like_mixture
   songs = []
   for seed in range(max(1, frames * config.hop_length // (config.sample_rate * 8) + 1)):
     song = np.sum(sung_like_mixture(8.0, seed=seed), axis=0)
-    songs.append((song * 0.1 / np.sqrt(np.mean(song ** 2))).astype(np.float32))
+    songs.append(scale_to_dbfs(song, TRAINING_LEVEL_DBFS))
   return songs, "synthesized songs (no --data_dir)"
 
 

@@ -21,5 +21,6 @@ def rms(signal):
 def scale_to_dbfs(signal, level_db=TRAINING_LEVEL_DBFS):
   """`signal` scaled so that its RMS is `level_db` dBFS (a silent signal stays silent); float32."""
   level = rms(signal)
-  gain = db_to_gain(level_db) / level if level > 0 else 1.0
-  return (np.asarray(signal) * gain).astype(np.float32)
+  if level == 0:
+    return np.asarray(signal, np.float32)
+  return (np.asarray(signal) / (level / db_to_gain(level_db))).astype(np.float32)  # 0 dB: signal / rms

@@ -8,7 +8,7 @@ from typing import Callable, List
 
 import numpy as np
 
-from tf_drnn.levels import db_to_gain
+from tf_drnn.levels import db_to_gain, scale_to_dbfs
 
 
 @dataclasses.dataclass
@@ -52,5 +52,4 @@ def unit_energy_mix(vocals, accompaniment, shift=0, voice_db=0.0):
 
 
 def _unit_rms(signal):
-  rms = np.sqrt(np.mean(np.square(signal, dtype=np.float64)))
-  return (signal / rms).astype(np.float32) if rms > 0 else signal.astype(np.float32)
+  return scale_to_dbfs(signal, 0.0)
