@@ -269,9 +269,11 @@ def test_options_json_is_written_with_the_first_state_only(fake_data, tmp_path):
   from tf_drnn.errors import UserError
   from tf_drnn.train import checked_tracks, train
   model_dir = tmp_path / "run"
-  with pytest.raises(UserError, match="no such model file"):  # fails before its first step
-    train(_tiny_options(fake_data, model_dir, init_model=str(tmp_path / "missing.keras")))
-  assert os.listdir(model_dir) == []
+  for flag in ("init_model", "teacher_model"):  # checked before any work: the model_dir is not even made
+    with pytest.raises(UserError, match="missing.keras: no such model file"):
+      train(_tiny_options(fake_data, model_dir, **{flag: str(tmp_path / "missing.keras")}))
+    assert not model_dir.exists()
+  model_dir.mkdir()
   # An options.json left by such a run (before it was written late) does not block other flags.
   (model_dir / "options.json").write_text(json.dumps({"architecture": "dnn", "hidden_units": 4}))
   train_tracks, _ = checked_tracks(_tiny_options(fake_data, model_dir, hidden_units=16))

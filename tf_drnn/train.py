@@ -158,6 +158,10 @@ def check_options(options):
     inside = os.path.dirname(inside) if inside.endswith(".keras") else inside
     require("init_model", o.init_model, inside != os.path.realpath(o.model_dir),
             "is the model that --restart discards: copy it elsewhere first")
+  from tf_drnn.models import resolve_model_path
+  for flag in ("init_model", "teacher_model"):
+    if getattr(o, flag):
+      resolve_model_path(getattr(o, flag))  # A missing model is one line before any work.
 
 
 def options_writer(options):
