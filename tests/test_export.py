@@ -370,9 +370,12 @@ def test_export_never_replaces_a_file_that_is_not_its_sidecar(model_dir, monkeyp
   sidecar.unlink()
 
 
-def test_export_replaces_its_own_previous_sidecar(model, tmp_path):
-  path = tmp_path / "m.tflite"
-  first = convert.export_tflite(model, str(path), "float32")
+def test_export_replaces_its_own_previous_sidecar(model, exported, tmp_path):
+  import shutil
+  float_path, first = exported["float32"]
+  path = tmp_path / os.path.basename(float_path)  # an earlier float32 export of this name, with its sidecar
+  shutil.copy(float_path, path)
+  shutil.copy(convert.sidecar_path(float_path), path.with_suffix(".json"))
   second = convert.export_tflite(model, str(path), "float16")
   assert first["quantization"] == "float32" and json.loads(path.with_suffix(".json").read_text()) == second
 
