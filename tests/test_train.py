@@ -111,7 +111,7 @@ def test_a_run_writes_its_model_and_records_then_resumes(trained_run, fake_data,
 
 def test_seeded_training_is_deterministic(fake_data, tmp_path):
   from tf_drnn.train import train
-  options = dict(train_steps=3, eval_every=3, random_shift=True, remix_probability=0.5, voice_db_range=(-5, 5))
+  options = dict(train_steps=2, eval_every=2, random_shift=True, remix_probability=0.5, voice_db_range=(-5, 5))
   for name in ("a", "b"):
     train(_tiny_options(fake_data, tmp_path / name, **options))
   train(_tiny_options(fake_data, tmp_path / "c", seed=1, **options))
