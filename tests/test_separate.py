@@ -114,3 +114,14 @@ def test_bundled_models_resolve_by_name_and_match_their_records(name):
 def test_unknown_bundled_name_is_one_clear_error():
   with pytest.raises(UserError, match="drnn9: no such model file"):
     resolve_model_path("drnn9")
+
+
+@pytest.mark.parametrize("name,expected_nsdr", [("drnn2", (13.2441, 12.9819)), ("drnn2_compact", (12.3070, 11.5637))])
+def test_the_bundled_models_separate_a_real_clip_as_they_always_have(mir1k_dir, name, expected_nsdr):
+  """Vocal and accompaniment NSDR of test clip Ani_1_01 (BSS Eval v3, 0 dB) through the whole
+  separation path, pinned to 0.01 dB: a refactor that changes what a user gets fails here."""
+  from tf_drnn import evaluate
+  from tf_drnn.data.mir1k import MIR1K
+  tracks = evaluate.select_tracks(MIR1K(mir1k_dir), clips=["Ani_1_01"])
+  scores, _ = evaluate.evaluate_tracks(evaluate.model_separate_fn(name), tracks)
+  assert [float(x) for x in scores[0].nsdr] == pytest.approx(expected_nsdr, abs=0.01)
