@@ -24,7 +24,7 @@ def fake_data(tmp_path_factory):
 def _tiny_options(data_dir, model_dir, **changes):
   from tf_drnn.train import TrainOptions
   return TrainOptions(**{**dict(data_dir=data_dir, model_dir=str(model_dir), architecture="drnn2", num_layers=2,
-                                hidden_units=8, batch_size=2, sequence_length=8, warmup_steps=1, eval_every=1,
+                                hidden_units=8, batch_size=2, sequence_length=8, warmup_steps=1, eval_every=2,
                                 train_steps=2, circular_shift=4000, jit_compile=False), **changes})
 
 
@@ -49,7 +49,7 @@ def trained_run(fake_data, tmp_path_factory):
   training.json, options.json, state.npz (step 2) and state.previous.npz (step 1)."""
   from tf_drnn.train import train
   model_dir = str(tmp_path_factory.mktemp("trained") / "run")
-  train(_tiny_options(fake_data, model_dir))
+  train(_tiny_options(fake_data, model_dir, eval_every=1))
   return model_dir
 
 
