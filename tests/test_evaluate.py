@@ -99,13 +99,12 @@ def test_cli_oracle_irm_writes_json_and_markdown(fake_mir1k, tmp_path):
   assert not [p for p in os.listdir(output.parent) if p.startswith(".tmp")]  # Atomic writes leave nothing.
 
 
-@pytest.mark.parametrize("form", ["keras_file", "model_dir"])
-def test_cli_scores_a_tiny_model(fake_mir1k, tmp_path, form):
+def test_cli_scores_a_tiny_model(fake_mir1k, tmp_path):
   from tf_drnn.model import build_model
   model_dir = tmp_path / "run"
   model_dir.mkdir()
   build_model(hidden_units=8).save(model_dir / "model.keras")
-  model = model_dir / "model.keras" if form == "keras_file" else model_dir
+  model = model_dir  # a training model_dir (a .keras file resolves like it: tests/test_separate.py)
   output = tmp_path / "model.json"
   result = run_cli(f"--data_dir={fake_mir1k}", f"--model={model}", "--split=dev", f"--output={output}",
                    "--workers=1")

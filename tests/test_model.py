@@ -73,8 +73,11 @@ def test_joint_mask_splits_the_mixture(tiny_model):
 def test_separation_is_level_invariant(tiny_model, gain_db):
   magnitude = np.abs(np.random.default_rng(2).standard_normal((1, 12, 513))).astype(np.float32)
   gain = 10 ** (gain_db / 20)
-  np.testing.assert_allclose(np.asarray(tiny_model(magnitude * gain)) / gain, np.asarray(tiny_model(magnitude)),
-                             rtol=1e-3, atol=1e-5)
+  expected = np.asarray(tiny_model(magnitude))
+  # float32 rounding, which oneDNN's thread split varies from run to run, passes through the network:
+  # equal to 1e-4 of the output's scale.
+  np.testing.assert_allclose(np.asarray(tiny_model(magnitude * gain)) / gain, expected, rtol=1e-3,
+                             atol=1e-4 * np.abs(expected).max())
 
 
 def test_features_standardize_training_statistics():
