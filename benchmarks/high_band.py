@@ -69,15 +69,11 @@ def sdr(reference, estimate):
   return float(10 * np.log10(max(np.sum(reference ** 2), 1e-30) / max(error, 1e-30)))
 
 
-def model_masks(model, mixture, config):
+def model_masks(model, mixture):
   """(vocal mask, magnitude, spectrum) [frames, bins] of the model on a whole mono clip."""
-  import tensorflow as tf
-  from tf_drnn import spectral
-  from tf_drnn.model import masks_from_magnitudes
-  spectrum = spectral.stft(mixture, config)
-  magnitude = tf.abs(spectrum)
-  masks = masks_from_magnitudes(model(magnitude[None], training=False)[0], magnitude)
-  return np.asarray(masks[:, 0], np.float64), magnitude.numpy(), spectrum.numpy()
+  from tf_drnn.models import offline_masks
+  masks, spectrum = offline_masks(model, mixture)
+  return np.asarray(masks[:, 0], np.float64), np.abs(spectrum), spectrum
 
 
 def proxy_masks(mask, magnitude, spectrum, vocals, accompaniment, cutoff, rules, config):
@@ -140,7 +136,7 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
   clips = list(mixtures(tracks))
   proxy = {c: {row: [] for row in list(rules) + list(REFERENCES)} for c in cutoffs}
   for _, mixture, vocals, accompaniment in clips:
-    mask, magnitude, spectrum = model_masks(model, mixture, config)
+    mask, magnitude, spectrum = model_masks(model, mixture)
     for cutoff in cutoffs:
       bands = {"above_c": (cutoff, np.inf), "full": (0, np.inf)}
       for row, vocal_mask in proxy_masks(mask, magnitude, spectrum, vocals, accompaniment, cutoff, rules,

@@ -91,20 +91,28 @@ def warm_start(model, init_model):
   model.set_weights(source.get_weights())
 
 
-def offline_estimates(model, mixture, binary=False):
-  """Separates a whole mono waveform [samples] at the model's rate at once ->
-  (vocals, accompaniment) float32 [samples].
-
-  The reference the streaming paths are tested against; NumPy STFT, so it runs on any Keras
-  backend (training's dev scoring uses it under JAX too).
-  """
+def offline_masks(model, mixture, binary=False):
+  """The model on a whole mono waveform [samples] at its rate at once -> (masks [frames, 2
+  (vocals, accompaniment), bins], mixture spectrum [frames, bins] complex64). NumPy STFT, so it
+  runs on any Keras backend."""
   from keras import ops
 
   from tf_drnn import spectral
   from tf_drnn.model import audio_config, masks_from_magnitudes
-  config = audio_config(model)
-  spectrum = spectral.stft_numpy(mixture, config)
+  spectrum = spectral.stft_numpy(mixture, audio_config(model))
   magnitude = np.abs(spectrum)
   sources = model(magnitude[None], training=False)[0]
-  masks = ops.convert_to_numpy(masks_from_magnitudes(sources, magnitude, binary))  # [frames, 2, bins]
-  return tuple(spectral.istft_numpy(masks[:, i] * spectrum, len(mixture), config) for i in range(2))
+  return ops.convert_to_numpy(masks_from_magnitudes(sources, magnitude, binary)), spectrum
+
+
+def offline_estimates(model, mixture, binary=False):
+  """Separates a whole mono waveform [samples] at the model's rate at once ->
+  (vocals, accompaniment) float32 [samples].
+
+  The reference the streaming paths are tested against; it runs on any Keras backend
+  (training's dev scoring uses it under JAX too).
+  """
+  from tf_drnn import spectral
+  from tf_drnn.model import audio_config
+  masks, spectrum = offline_masks(model, mixture, binary)
+  return tuple(spectral.istft_numpy(masks[:, i] * spectrum, len(mixture), audio_config(model)) for i in range(2))

@@ -446,7 +446,7 @@ def define_flags():
   from tf_drnn.data import DATASETS
   defaults = TrainOptions(data_dir="", model_dir="")
   flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/).")
-  flags.DEFINE_string("model_dir", None, "Where the model, checkpoints and logs go.")
+  flags.DEFINE_string("model_dir", None, "Where the model, its state (to resume) and logs go.")
   flags.DEFINE_enum("dataset", defaults.dataset, list(DATASETS), "Dataset layout.")
   flags.DEFINE_list("dev_clips", list(defaults.dev_clips),
                     "Training-singer clips (or song prefixes such as amy_9) held out as the dev set.")
