@@ -24,7 +24,8 @@ Quantization:
            every bin then uses the whole int8 range of the heads' output.
 
 A sidecar FILE.json beside FILE.tflite records the audio settings, sizes, delays and
-signature layouts an app needs (see docs/on_device.md).
+signature layouts an app needs (see docs/on_device.md); exporting a bundled model adds the
+measured size, per-frame time and quality of both bundled models (`reference_figures`).
 
 This module imports TensorFlow lazily, so `tf-drnn-export --help` stays fast.
 """
@@ -538,5 +539,9 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
   if calibration is not None:
     calibration["source"] = "audio" if calibration_audio is not None else "magnitudes"
     sidecar["calibration"] = calibration
+  from tf_drnn.models import bundled_figures, bundled_name
+  bundled = bundled_name(model_path)
+  if bundled is not None:  # What this file and the other bundled models measured, side by side.
+    sidecar["reference_figures"] = {"model": bundled, "models": bundled_figures()}
   _atomic_write_bytes(sidecar_path(output_path), (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
   return sidecar

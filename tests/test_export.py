@@ -267,6 +267,25 @@ def test_sidecar(model, exported, quantization):
   assert not [name for name in os.listdir(os.path.dirname(path)) if name.startswith(".tmp")]
 
 
+def test_sidecar_of_a_bundled_model_carries_the_bundled_figures(model, tmp_path, monkeypatch):
+  from tf_drnn import models
+  pretrained = tmp_path / "pretrained"
+  pretrained.mkdir()
+  models.save_model(model, str(pretrained / "drnn2_compact.keras"))
+  figures = {"quality": {"keras": {"GNSDR": 1.5}}, "speed": {"variants": {"int8": {"bytes": 7}}}}
+  (pretrained / "drnn2_compact.json").write_text(json.dumps({"step": 1, "figures": figures}))
+  (pretrained / "drnn2.json").write_text(json.dumps({"step": 2}))  # A record without figures.
+  monkeypatch.setattr(models, "PRETRAINED_DIR", str(pretrained))
+  bundled = convert.export_tflite(model, str(tmp_path / "b.tflite"), "float16",
+                                  model_path=str(pretrained / "drnn2_compact.keras"))
+  assert bundled["reference_figures"] == {"model": "drnn2_compact", "models": {"drnn2_compact": figures}}
+  with open(convert.sidecar_path(str(tmp_path / "b.tflite"))) as f:
+    assert json.load(f)["reference_figures"]["models"]["drnn2_compact"] == figures
+  models.save_model(model, str(tmp_path / "mine.keras"))  # Same weights, not a bundled file.
+  mine = convert.export_tflite(model, str(tmp_path / "m.tflite"), "float16", model_path=str(tmp_path / "mine.keras"))
+  assert "reference_figures" not in mine
+
+
 # --- errors and the command line -----------------------------------------------------------------
 
 def test_int8_needs_calibration_data(model, tmp_path):

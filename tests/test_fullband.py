@@ -100,7 +100,6 @@ def test_16_khz_input_is_exactly_the_models_stems(tiny_model, channels):
 
 def test_block_runner_masks_are_the_offline_frames(tiny_model):
   """Row t of take_masks() is offline frame t: what the full-rate frames are aligned to."""
-  import tensorflow as tf
   from tf_drnn import spectral
   mixture = _song(16000, seconds=1.1)
   runner = BlockRunner(Separator(tiny_model, block_frames=8), 1, with_masks=True)
@@ -110,13 +109,14 @@ def test_block_runner_masks_are_the_offline_frames(tiny_model):
   runner.finish()
   second = runner.take_masks()
   masks, magnitudes = (np.concatenate([a, b]) for a, b in zip(first, second))
-  spectrum = spectral.stft(mixture, CONFIG)
-  magnitude = tf.abs(spectrum)
-  expected = masks_from_magnitudes(tiny_model(magnitude[None], training=False)[0], magnitude).numpy()[:, 0]
+  magnitude = np.abs(spectral.stft_numpy(mixture, CONFIG))
+  expected = np.asarray(masks_from_magnitudes(tiny_model(magnitude[None], training=False)[0], magnitude))[:, 0]
   frames = len(expected)
   assert len(masks) >= frames
-  np.testing.assert_allclose(magnitudes[:frames], magnitude.numpy(), rtol=1e-4, atol=1e-4)
-  np.testing.assert_allclose(masks[:frames], expected, atol=1e-4)
+  np.testing.assert_allclose(magnitudes[:frames], magnitude, rtol=1e-4, atol=1e-4)
+  # Masks are source / |X|: the two STFTs' float rounding shows at near-silent bins (3e-4 at most);
+  # a frame off would differ by tenths.
+  np.testing.assert_allclose(masks[:frames], expected, atol=1e-3)
 
 
 @pytest.mark.parametrize("rate", [22050, 44100, 48000])

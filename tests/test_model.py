@@ -125,6 +125,36 @@ def test_save_and_load_roundtrip(tiny_model, tmp_path):
   assert model_lib.describe(loaded) == model_lib.describe(tiny_model)
 
 
+def test_bundle_records_the_measured_figures(tmp_path):
+  import json
+
+  from tools.bundle import record_figures
+
+  def evaluation(method, gnsdr):
+    return {"method": method, "num_clips": 2, "clips": [{"name": "Ani_1_01"}, {"name": "annar_2_03"}],
+            "global": {"vocals": {"GNSDR": gnsdr, "GSIR": 15.004, "GSAR": 11.0, "GSDR": 9.0}}}
+  latency = {"1t_xnnpack": {"p50_ms": 0.03141}, "2t_xnnpack": {"p50_ms": 0.02}}
+  benchmark = {"environment": {"cpu_model": "AMD EPYC", "machine": "x86_64", "ai_edge_litert": "2.3.0",
+                               "date_utc": "2026-12-02T14:25:54+00:00"},
+               "variants": {"int8": {"size_bytes": 1281760, "latency": {"separate_frame": latency,
+                                                                         "separate_pcm": {}}}}}
+  paths = []
+  for name, document in (("e", evaluation("model", 7.954)), ("t", evaluation("tflite", 7.9449)), ("b", benchmark)):
+    paths.append(tmp_path / f"{name}.json")
+    paths[-1].write_text(json.dumps(document))
+  (tmp_path / "m.json").write_text(json.dumps({"step": 4000}))
+  record_figures("m", *paths, output_dir=tmp_path)
+  record = json.loads((tmp_path / "m.json").read_text())
+  assert record["step"] == 4000
+  assert record["figures"]["quality"] == {
+      "keras": {"clips": 2, "singers": ["Ani", "annar"], "method": "model", "GNSDR": 7.95, "GSIR": 15.0, "GSAR": 11.0},
+      "int8_streamed": {"clips": 2, "singers": ["Ani", "annar"], "method": "tflite", "GNSDR": 7.94, "GSIR": 15.0,
+                        "GSAR": 11.0}}
+  assert record["figures"]["speed"] == {
+      "machine": "AMD EPYC (x86_64), one thread, XNNPACK, ai-edge-litert 2.3.0, 2026-12-02",
+      "variants": {"int8": {"bytes": 1281760, "separate_frame_p50_ms": 0.031}}}
+
+
 def test_float16_bundle_loads_into_float32_variables(tiny_model, tmp_path):
   import keras
   from tools.bundle import store_weights_as_float16

@@ -156,11 +156,12 @@ def test_speed_factors_add_clips(fake_data, tmp_path, caplog):
 # --- command lines -----------------------------------------------------------------------------------
 
 def test_flagfile_works(fake_data, tmp_path, cli):
-  from tf_drnn.train import checked_command_line
+  from tf_drnn.train import checked_options
   flagfile = tmp_path / "run.flags"
   flagfile.write_text("\n".join([f"--data_dir={fake_data}", f"--model_dir={tmp_path / 'run'}",
                                  "--train_steps=1", "--architecture=dnn", "--speed_factors=0.9,1.1"] + TINY[1:]))
-  options = checked_command_line(cli(f"--flagfile={flagfile}"))
+  cli(f"--flagfile={flagfile}")
+  options = checked_options()
   assert (options.architecture, options.speed_factors, options.train_steps, options.hidden_units) == (
       "dnn", (0.9, 1.1), 1, 8)
 

@@ -26,6 +26,32 @@ def bundled_names_help():
   return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
 
+def bundled_name(path):
+  """The bundled model's name if `path` is one of the bundled .keras files, else None."""
+  if path is None or not os.path.isfile(path):
+    return None
+  for name in BUNDLED_MODELS:
+    candidate = os.path.join(PRETRAINED_DIR, name + ".keras")
+    if os.path.isfile(candidate) and os.path.samefile(path, candidate):
+      return name
+  return None
+
+
+def bundled_figures():
+  """{name: figures} for each bundled model whose record (pretrained/<name>.json) holds measured
+  figures: size, per-frame time and quality of its exported files (written by tools.bundle)."""
+  import json
+  figures = {}
+  for name in BUNDLED_MODELS:
+    record_path = os.path.join(PRETRAINED_DIR, name + ".json")
+    if os.path.isfile(record_path):
+      with open(record_path) as f:
+        record = json.load(f)
+      if "figures" in record:
+        figures[name] = record["figures"]
+  return figures
+
+
 def resolve_model_path(path=None):
   """The .keras file for `path`: a .keras file, a training model_dir, a bundled model's name
   (see BUNDLED_MODELS) or None (the default bundled model)."""

@@ -1,4 +1,4 @@
-"""STFT and inverse STFT with the project's AudioConfig, in TensorFlow and NumPy.
+"""STFT and inverse STFT with the project's AudioConfig, in NumPy (any backend, no TensorFlow).
 
 Framing convention (shared by offline separation and the streaming export): the
 signal is padded with `hop` zeros on the left and up to a whole number of hops plus
@@ -29,34 +29,8 @@ def _padding(num_samples, config):
   return hop, right
 
 
-def stft(waveform, config=DEFAULT_AUDIO_CONFIG):
-  """TF STFT. waveform [..., samples] float32 -> complex64 [..., frames, bins]."""
-  import tensorflow as tf
-  waveform = tf.convert_to_tensor(waveform, tf.float32)
-  num_samples = tf.shape(waveform)[-1]
-  hop = config.hop_length
-  right = hop + tf.math.floormod(-num_samples, hop)
-  paddings = tf.concat([tf.zeros([len(waveform.shape) - 1, 2], tf.int32),
-                        tf.reshape(tf.stack([hop, right]), [1, 2])], axis=0)
-  padded = tf.pad(waveform, paddings)
-  return tf.signal.stft(padded, frame_length=config.n_fft, frame_step=hop,
-                        fft_length=config.n_fft,
-                        window_fn=lambda n, dtype: tf.constant(sine_window(config.n_fft), dtype))
-
-
-def istft(spectrogram, num_samples, config=DEFAULT_AUDIO_CONFIG):
-  """TF inverse STFT. complex64 [..., frames, bins] -> float32 [..., num_samples]."""
-  import tensorflow as tf
-  frames = tf.signal.irfft(spectrogram, fft_length=[config.n_fft])
-  frames = frames * tf.constant(sine_window(config.n_fft))
-  signal = tf.signal.overlap_and_add(frames, config.hop_length)
-  return signal[..., config.hop_length:config.hop_length + num_samples]
-
-
-# --- NumPy reference (tests, and TF-free callers) -----------------------------------------------
-
 def stft_numpy(waveform, config=DEFAULT_AUDIO_CONFIG):
-  """NumPy STFT, same convention as :func:`stft`. [..., samples] -> complex64 [..., frames, bins]."""
+  """NumPy STFT (the module's framing). [..., samples] float -> complex64 [..., frames, bins]."""
   waveform = np.asarray(waveform, np.float32)
   left, right = _padding(waveform.shape[-1], config)
   padded = np.pad(waveform, [(0, 0)] * (waveform.ndim - 1) + [(left, right)])
@@ -65,7 +39,7 @@ def stft_numpy(waveform, config=DEFAULT_AUDIO_CONFIG):
 
 
 def istft_numpy(spectrogram, num_samples, config=DEFAULT_AUDIO_CONFIG):
-  """NumPy inverse STFT, same convention as :func:`istft`. [..., frames, bins] -> [..., num_samples]."""
+  """NumPy inverse STFT (the module's framing). [..., frames, bins] -> float32 [..., num_samples]."""
   frames = np.fft.irfft(spectrogram, n=config.n_fft, axis=-1) * sine_window(config.n_fft, np.float64)
   hop = config.hop_length  # n_fft = 2 hop (AudioConfig): each frame is two halves of one hop.
   count = frames.shape[-2]

@@ -523,11 +523,9 @@ def options_from_flags():
   return TrainOptions(**kwargs)
 
 
-def checked_command_line(argv):
-  """The TrainOptions of the parsed flags, after the checks that need no TensorFlow (no stray
-  arguments, possible values): a UserError otherwise."""
-  from tf_drnn.cli_util import check_arguments
-  check_arguments(argv)
+def checked_options():
+  """The TrainOptions of the parsed flags, after the checks that need no TensorFlow (possible
+  values; stray arguments are refused before main): a UserError otherwise."""
   options = options_from_flags()
   check_options(options)
   return options
@@ -536,7 +534,8 @@ def checked_command_line(argv):
 def main(argv):
   from tf_drnn.cli_util import import_tensorflow_quietly, run_guarded
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-  options = run_guarded(lambda: checked_command_line(argv))
+  del argv  # command_main refused stray arguments
+  options = run_guarded(checked_options)
   if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
     import_tensorflow_quietly()
   result = run_guarded(lambda: train(options))

@@ -5,6 +5,14 @@
 writes tf_drnn/pretrained/drnn2.keras (weights stored as float16, loaded back into float32
 variables: half the size), drnn2.flags (the flagfile that trained it) and drnn2.json (its
 dev scores and training options).
+
+    python -m tools.bundle --name=drnn2_compact --evaluation=test.json \
+        --tflite_evaluation=test_int8.json --benchmark=docs/benchmarks/compact/results.json
+
+records a bundled model's measured figures in its <name>.json (`figures`: vocal G-metrics of the
+Keras model and of its int8 file streamed, from `tf-drnn-evaluate` documents; every exported
+variant's size and one-thread p50 per call, from `benchmarks/run.py`'s results.json).
+`tf-drnn-export` copies them into the sidecar of every file it exports from a bundled model.
 """
 import io
 import json
@@ -57,15 +65,72 @@ def bundle(model_dir, flagfile, name="drnn2", output_dir=PRETRAINED_DIR):
   write_json(os.path.join(output_dir, name + ".json"), record)
 
 
+def _quality(evaluation):
+  """Vocal G-metrics of a tf-drnn-evaluate document, with the clips and singers they cover."""
+  singers = sorted({clip["name"].split("_")[0] for clip in evaluation["clips"]})
+  vocals = evaluation["global"]["vocals"]
+  return {"clips": evaluation["num_clips"], "singers": singers, "method": evaluation["method"],
+          **{key: round(vocals[key], 2) for key in ("GNSDR", "GSIR", "GSAR")}}
+
+
+def figures_record(evaluation, tflite_evaluation, benchmark):
+  """The `figures` of a bundled model's record, from the documents named in the module docstring.
+
+  Returns {"quality": {"keras": ..., "int8_streamed": ...}, "speed": {"machine": ...,
+  "variants": {variant: {"bytes", "separate_frame_p50_ms", "separate_pcm_p50_ms"}}}}: dB, bytes
+  and milliseconds per 512-sample call, one thread with XNNPACK.
+  """
+  environment = benchmark["environment"]
+  variants = {}
+  for variant, result in benchmark["variants"].items():
+    latency = result.get("latency", {})
+    variants[variant] = {"bytes": result["size_bytes"], **{
+        f"{signature}_p50_ms": round(latency[signature]["1t_xnnpack"]["p50_ms"], 3)
+        for signature in ("separate_frame", "separate_pcm") if "1t_xnnpack" in latency.get(signature, {})}}
+  machine = (f"{environment['cpu_model']} ({environment['machine']}), one thread, XNNPACK, "
+             f"ai-edge-litert {environment['ai_edge_litert']}, {environment['date_utc'][:10]}")
+  return {"quality": {"keras": _quality(evaluation), "int8_streamed": _quality(tflite_evaluation)},
+          "speed": {"machine": machine, "variants": variants}}
+
+
+def record_figures(name, evaluation_path, tflite_evaluation_path, benchmark_path, output_dir=PRETRAINED_DIR):
+  """Writes figures_record(...) of the three JSON files into <name>.json (atomically)."""
+  documents = []
+  for path in (evaluation_path, tflite_evaluation_path, benchmark_path):
+    with open(path) as f:
+      documents.append(json.load(f))
+  record_path = os.path.join(output_dir, name + ".json")
+  with open(record_path) as f:
+    record = json.load(f)
+  record["figures"] = figures_record(*documents)
+  write_json(record_path, record)
+  return record["figures"]
+
+
 def main(argv):
   del argv
   from absl import flags
-  bundle(flags.FLAGS.model_dir, flags.FLAGS.flagfile_path, flags.FLAGS.name)
+  f = flags.FLAGS
+  if f.model_dir:
+    bundle(f.model_dir, f.flagfile_path, f.name)
+  if f.evaluation or f.tflite_evaluation or f.benchmark:
+    print(json.dumps(record_figures(f.name, f.evaluation, f.tflite_evaluation, f.benchmark), indent=2))
 
 
 if __name__ == "__main__":
   from absl import app, flags
-  flags.DEFINE_string("model_dir", None, "A tf-drnn-train model_dir.", required=True)
-  flags.DEFINE_string("flagfile_path", None, "The flagfile that trained it.", required=True)
+  flags.DEFINE_string("model_dir", None, "A tf-drnn-train model_dir to bundle (with --flagfile_path).")
+  flags.DEFINE_string("flagfile_path", None, "The flagfile that trained it.")
   flags.DEFINE_string("name", "drnn2", "Bundled model name (a key of tf_drnn.models.BUNDLED_MODELS).")
+  flags.DEFINE_string("evaluation", None, "tf-drnn-evaluate JSON of the Keras model (for the figures).")
+  flags.DEFINE_string("tflite_evaluation", None, "tf-drnn-evaluate --method=tflite JSON of its int8 file.")
+  flags.DEFINE_string("benchmark", None, "benchmarks/run.py results.json of the model.")
+  flags.register_multi_flags_validator(
+      ["model_dir", "flagfile_path"], lambda v: bool(v["model_dir"]) == bool(v["flagfile_path"]),
+      "--model_dir and --flagfile_path go together")
+  flags.register_multi_flags_validator(
+      ["model_dir", "evaluation", "tflite_evaluation", "benchmark"],
+      lambda v: (all(v[k] for k in ("evaluation", "tflite_evaluation", "benchmark"))
+                 or not any(v[k] for k in ("evaluation", "tflite_evaluation", "benchmark"))) and any(v.values()),
+      "pass --model_dir (and --flagfile_path), or all of --evaluation, --tflite_evaluation and --benchmark")
   app.run(main)
