@@ -166,18 +166,22 @@ def test_flagfile_works(fake_data, tmp_path, cli):
       "dnn", (0.9, 1.1), 1, 8)
 
 
-def test_bundled_flagfiles_give_the_bundled_models_options(cli, monkeypatch):
-  """configs/bundled.flags (stage 2, reading stage 1's flagfile) parses to what the shipped model records."""
+@pytest.mark.parametrize("flagfile,name,stage1,differing", [
+    # Where and how long it ran (a time budget on the GPU), and how often the trainer saved its state.
+    ("bundled", "drnn2", "runs/bundled_stage1", {"train_steps", "eval_every"}),
+    ("compact", "drnn2_compact", "runs/compact_stage1", set()),
+])
+def test_bundled_flagfiles_give_the_bundled_models_options(cli, monkeypatch, flagfile, name, stage1, differing):
+  """configs/<flagfile>.flags (stage 2, reading stage 1's flagfile) parses to what the shipped model records."""
   import dataclasses
   from tf_drnn.train import options_from_flags
   monkeypatch.chdir(REPO)
-  cli("--flagfile=configs/bundled.flags", "--data_dir=d", "--model_dir=m")
+  cli(f"--flagfile=configs/{flagfile}.flags", "--data_dir=d", "--model_dir=m")
   parsed = json.loads(json.dumps(dataclasses.asdict(options_from_flags())))
-  shipped = json.load(open(os.path.join(REPO, "tf_drnn", "pretrained", "drnn2.json")))
-  assert parsed["init_model"] == "runs/bundled_stage1" and parsed["train_steps"] == shipped["training"]["steps"]
-  differing = {key for key, value in shipped["options"].items() if key in parsed and parsed[key] != value}
-  # Where and how long it ran (a time budget on the GPU), and how often the trainer saved its state.
-  assert differing == {"data_dir", "model_dir", "init_model", "train_steps", "eval_every"}
+  shipped = json.load(open(os.path.join(REPO, "tf_drnn", "pretrained", name + ".json")))
+  assert parsed["init_model"] == stage1 and parsed["train_steps"] == shipped["training"]["steps"]
+  assert {key for key, value in shipped["options"].items() if key in parsed and parsed[key] != value} == {
+      "data_dir", "model_dir", "init_model"} | differing
 
 
 @pytest.mark.parametrize("args,message", [

@@ -86,14 +86,17 @@ def train(options: TrainOptions):
   if options.init_model and not resumed:
     progress.score_starting_model()
   if state.step < options.train_steps:
+    config = model_lib.audio_config(model)  # The STFT the examples are cut with, as the model's file records.
     batches = pipeline.batches(
         sources, options.batch_size, options.sequence_length, options.circular_shift,
         seed=options.seed + state.step, random_shift=options.random_shift,
-        remix_probability=options.remix_probability, voice_db_range=tuple(options.voice_db_range))
+        remix_probability=options.remix_probability, voice_db_range=tuple(options.voice_db_range),
+        config=config)
     teacher = load_teacher(options, model)
     epochs = -(-(options.train_steps - state.step) // options.eval_every)
-    model.fit(backend.dataset(batches, options, teacher), epochs=epochs, steps_per_epoch=options.eval_every,
-              shuffle=False, callbacks=[progress] + backend.callbacks(), verbose=2 if backend.is_chief else 0)
+    model.fit(backend.dataset(batches, options, config.num_bins, teacher), epochs=epochs,
+              steps_per_epoch=options.eval_every, shuffle=False, callbacks=[progress] + backend.callbacks(),
+              verbose=2 if backend.is_chief else 0)
   progress.finish()
   return progress.best_result
 
@@ -340,17 +343,15 @@ class _Backend:
     import contextlib
     return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
-  def dataset(self, batches, options, transform=None):
-    """The generator of (mixture, targets) batches as `fit` takes it on this backend, each batch
-    through `transform` (mixture, targets) -> (mixture, targets) if one is given."""
+  def dataset(self, batches, options, bins, transform=None):
+    """The generator of (mixture [B, L, bins], targets [B, L, 2, bins]) batches as `fit` takes it on
+    this backend, each batch through `transform` (mixture, targets) -> (mixture, targets) if given."""
     if self.name != "tensorflow":
       if transform is not None:
         from keras import ops
         batches = (tuple(ops.convert_to_numpy(x) for x in transform(*batch)) for batch in batches)
       return prefetch(batches)
     import tensorflow as tf
-    from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-    bins = DEFAULT_AUDIO_CONFIG.num_bins
     signature = (tf.TensorSpec([options.batch_size, options.sequence_length, bins], tf.float32),
                  tf.TensorSpec([options.batch_size, options.sequence_length, 2, bins], tf.float32))
     dataset = tf.data.Dataset.from_generator(lambda: batches, output_signature=signature)
