@@ -535,7 +535,8 @@ def checked_options():
 def main(argv):
   from tf_drnn.cli_util import import_tensorflow_quietly, run_guarded
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-  del argv  # command_main refused stray arguments
+  from tf_drnn.cli_util import check_arguments
+  run_guarded(lambda: check_arguments(argv))  # Also when main is called without run_app.
   options = run_guarded(checked_options)
   if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
     import_tensorflow_quietly()
