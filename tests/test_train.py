@@ -193,8 +193,10 @@ def test_bundled_flagfiles_give_the_bundled_models_options(cli, monkeypatch, fla
 def test_command_line_errors_are_one_line_before_tensorflow_loads(cli, capsys, monkeypatch, tmp_path, args, message):
   from tf_drnn import cli_util, train
   monkeypatch.setattr(cli_util, "import_tensorflow_quietly", lambda: pytest.fail("TensorFlow loaded first"))
+  monkeypatch.setattr(cli_util, "install_sigterm_handler", lambda: None)  # Not this test's subject.
   argv = cli("--data_dir=/nonexistent/mir1k", f"--model_dir={tmp_path / 'run'}", *args)
-  code, lines = _exit_line(train.main, argv, capsys)
+  # What tf-drnn-train runs after parsing the flags (run_app): the stray-argument check, then main.
+  code, lines = _exit_line(cli_util.command_main(train.main, import_tensorflow=False), argv, capsys)
   assert code == 2 and len(lines) == 1 and lines[0].startswith(message), lines
   assert not os.path.exists(tmp_path / "run")
 

@@ -535,8 +535,7 @@ def checked_options():
 def main(argv):
   from tf_drnn.cli_util import import_tensorflow_quietly, run_guarded
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-  from tf_drnn.cli_util import check_arguments
-  run_guarded(lambda: check_arguments(argv))  # Also when main is called without run_app.
+  del argv  # run_app's command_main refused stray arguments before main
   options = run_guarded(checked_options)
   if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
     import_tensorflow_quietly()
