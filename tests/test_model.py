@@ -155,6 +155,29 @@ def test_bundle_records_the_measured_figures(tmp_path):
       "variants": {"int8": {"bytes": 1281760, "separate_frame_p50_ms": 0.031}}}
 
 
+def test_bundle_leaves_out_the_optimizer(tmp_path):
+  import io
+  import zipfile
+
+  import h5py
+  from tf_drnn.model import build_model
+  from tf_drnn.models import load_model
+  from tools.bundle import store_weights_as_float16
+  model = build_model(hidden_units=8)
+  model.compile(optimizer="adam", loss="mse")
+  model.fit(np.ones((2, 5, 513), np.float32), np.ones((2, 5, 2, 513), np.float32), epochs=1, verbose=0)
+  model.save(tmp_path / "trained.keras")
+  store_weights_as_float16(tmp_path / "trained.keras", tmp_path / "bundled.keras")
+  def groups(path):
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as f:
+      return set(f)
+  assert "optimizer" in groups(tmp_path / "trained.keras")
+  assert "optimizer" not in groups(tmp_path / "bundled.keras")
+  restored = load_model(str(tmp_path / "bundled.keras"))
+  for weight, restored_weight in zip(model.get_weights(), restored.get_weights()):
+    np.testing.assert_array_equal(restored_weight, weight.astype(np.float16).astype(np.float32))
+
+
 def test_float16_bundle_loads_into_float32_variables(tiny_model, tmp_path):
   import keras
   from tools.bundle import store_weights_as_float16

@@ -27,13 +27,17 @@ from tf_drnn.models import PRETRAINED_DIR
 
 
 def store_weights_as_float16(source, destination):
-  """Copies a .keras file, casting its float32 weight arrays to float16; written atomically."""
+  """Copies a .keras file, casting its float32 weight arrays to float16 and leaving out the
+  optimizer's variables (a trained run's model.keras carries Adam's moments: twice the weights,
+  of no use to a bundled model, which loads uncompiled); written atomically."""
   import h5py
   with zipfile.ZipFile(source) as archive:
     blobs = {name: archive.read(name) for name in archive.namelist()}
   packed = io.BytesIO()
   with h5py.File(io.BytesIO(blobs["model.weights.h5"]), "r") as weights_in, h5py.File(packed, "w") as weights_out:
     def copy(name, item):
+      if name.split("/")[0] == "optimizer":
+        return
       if isinstance(item, h5py.Dataset):
         data = item[()]
         weights_out.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
