@@ -422,12 +422,24 @@ def _prepare_calibration(float_model, magnitudes, audio, config, max_steps):
 
 # --- the library entry point --------------------------------------------------------------------
 
-def _atomic_write_bytes(path, content):
-  """Writes bytes atomically (tf_drnn.atomic.atomic_output)."""
-  from tf_drnn.atomic import atomic_output
-  with atomic_output(path) as tmp:
-    with open(tmp, "wb") as f:
-      f.write(content)
+def _atomic_write_bytes(files):
+  """Writes {path: bytes} atomically and together (tf_drnn.atomic.atomic_outputs): all or none.
+
+  An OSError (full disk, read-only folder, name too long) is one OutputError naming the file,
+  "PATH: cannot write (No space left on device)"; no partial or temporary file is left.
+  """
+  from tf_drnn.atomic import atomic_outputs
+  from tf_drnn.errors import OutputError
+  paths = list(files)
+  current = paths[0]
+  try:
+    with atomic_outputs(paths) as tmps:
+      for current, tmp in zip(paths, tmps):
+        with open(tmp, "wb") as f:
+          f.write(files[current])
+  except OSError as error:
+    path = error.filename if error.filename in paths else current
+    raise OutputError(path, f"cannot write ({error.strerror or error})") from None
 
 
 def _same_file(a, b):
@@ -467,7 +479,8 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
 
   Args:
     model: A Keras model from :func:`tf_drnn.model.build_model` (trained or loaded).
-    output_path: FILE.tflite; the sidecar goes to FILE.json. Both are written atomically.
+    output_path: FILE.tflite; the sidecar goes to FILE.json. Both are written atomically, together
+      (a write that fails is a UserError "PATH: cannot write (reason)", and neither file changes).
     quantization: One of QUANTIZATIONS.
     calibration_magnitudes: int8 only: magnitude frames [frames, bins], or a list of such
       sequences (each streamed from zero state). The PCM signature is calibrated on audio
@@ -517,7 +530,6 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
   if missing:
     raise RuntimeError(f"the converted model lacks the signatures {', '.join(missing)}")
 
-  _atomic_write_bytes(output_path, content)
   description = describe(source_model)
   sidecar = {
       "format": FORMAT,
@@ -543,5 +555,6 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
   bundled = bundled_name(model_path)
   if bundled is not None:  # What this file and the other bundled models measured, side by side.
     sidecar["reference_figures"] = {"model": bundled, "models": bundled_figures()}
-  _atomic_write_bytes(sidecar_path(output_path), (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+  _atomic_write_bytes({output_path: content,
+                       sidecar_path(output_path): (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()})
   return sidecar

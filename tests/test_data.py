@@ -129,3 +129,27 @@ def test_real_mir1k_split(mir1k_dir):
   train, dev, test = (dataset.clip_names(s) for s in ("train", "dev", "test"))
   assert len(train) + len(dev) == 175 and len(dev) == 4
   assert len(test) == 120 and {n.split("_")[0] for n in test} == {"Ani", "annar", "heycat"}
+
+
+def test_several_collections_route_dev_clips_to_the_collection_that_holds_them(tmp_path):
+  from conftest import write_fake_mir1k
+  from test_multitrack import write_stems_collection
+  from tf_drnn.data import load_collections
+  from tf_drnn.errors import UserError
+  mir1k = write_fake_mir1k(str(tmp_path / "mir1k"))
+  stems = write_stems_collection(str(tmp_path / "stems"))
+  dirs = f"{mir1k},{stems}"
+  (_, m), (_, s) = load_collections("mir1k,stems", dirs, ["amy_9", "Song B"])
+  assert m.clip_names("dev") and all(n.startswith("amy_9_") for n in m.clip_names("dev"))
+  assert s.clip_names("dev") == ["Song B"] and s.clip_names("train") == ["Song A"]
+  (_, m), (_, s) = load_collections("mir1k,stems", dirs, None)  # each reader's own dev split
+  assert m.dev_clips == ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09") and s.clip_names("dev") == []
+  with pytest.raises(UserError, match="--dev_clips: 'Nobody' is in none of the collections"):
+    load_collections("mir1k,stems", dirs, ["amy_9", "Nobody"])
+  with pytest.raises(UserError, match="--dataset names 2 collection.s. but --data_dir 1 folder"):
+    load_collections("mir1k,stems", mir1k, None)
+  _, (_, each) = load_collections("mir1k,stems", dirs, None, stem_channels="each")
+  names = [t.name for t in each.tracks("train")]
+  assert names[:3] == ["Song A [mean]", "Song A [channel 0]", "Song A [channel 1]"]
+  mean, left, right = (t.sources()[0] for t in each.tracks("train")[:3])
+  np.testing.assert_allclose(mean, (left + right) / 2, atol=1e-5)

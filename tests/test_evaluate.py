@@ -402,3 +402,47 @@ def test_bad_voice_db_is_a_user_error(fake_mir1k, tmp_path, kwargs, message):
     evaluate.evaluate_command(fake_mir1k, output=str(tmp_path / "r.json"), progress=False, **kwargs)
   assert str(raised.value).startswith(message)
   assert not os.path.exists(tmp_path / "r.json")
+
+
+# --- robustness issue: unscorable clips and the worker pool; flag values; output names ----------------
+
+def test_unscorable_clips_are_skipped_here_and_never_pickled_for_the_pool():
+  """--workers=2 died with "Can't pickle local object" once a clip could not be scored: the clip went
+  to the pool with the (unpicklable) model estimator."""
+  tracks = [synthetic_tracks((0.2,))[0], Track("silent_voice", lambda: (np.zeros(3200, np.float32),
+                                                                         sources(0.2, 3)[1]))]
+  separate = lambda mixture: (0.6 * mixture, 0.4 * mixture)  # A local lambda: it cannot be pickled.
+  scores, _ = evaluate.score_estimates(evaluate.BlindEstimator(separate), tracks, workers=2)
+  assert [s.name for s in scores] == ["clip0", "silent_voice"]
+  assert scores[0].skipped is None and np.isfinite(scores[0].sdr[0])
+  assert scores[1].skipped == "silent vocals reference (all samples zero): BSS Eval cannot score it"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--voice_db=100"], "--voice_db=100 is outside the supported -30 ... +30 dB"),
+    (["--gain_db=100"], "--gain_db=100 is outside the supported -60 ... +30 dB"),
+    (["--gain_db=-100"], "--gain_db=-100 is outside the supported -60 ... +30 dB"),
+    (["--gain_db=nan"], "--gain_db must be a finite number of dB, got nan"),
+    (["--voice_db=-inf"], "--voice_db must be a finite number of dB, got -inf"),
+    (["--gain_db=20", "--voice_db=20"], "--gain_db=20 with --voice_db=20 puts the voice +40 dB over unit RMS"),
+    (["--dataset=stems", "--voice_db=5"], "--voice_db applies to --dataset=mir1k only, not stems"),
+])
+def test_level_flags_are_checked_before_any_work(fake_mir1k, tmp_path, monkeypatch, args, message):
+  """--voice_db=100 and --gain_db=100 or nan gave tracebacks; --voice_db was ignored for multitrack sets."""
+  monkeypatch.setattr(evaluate, "score_estimates", lambda *a, **k: pytest.fail("evaluated before the check"))
+  result = run_cli(f"--data_dir={fake_mir1k}", "--method=mixture", *args, f"--output={tmp_path}/r.json")
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), result.stderr
+  assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("name", ["r" * 251 + ".json", "d" * 256 + "/r.json"], ids=["file", "folder"])
+def test_an_output_name_too_long_fails_before_the_evaluation(fake_mir1k, tmp_path, monkeypatch, name):
+  """Its "File name too long" came after the whole evaluation, and named the temporary file."""
+  monkeypatch.setattr(evaluate, "score_estimates", lambda *a, **k: pytest.fail("evaluated before the check"))
+  output = str(tmp_path / name)
+  with pytest.raises(UserError) as raised:
+    evaluate.evaluate_command(fake_mir1k, method="mixture", output=output, workers=1, progress=False)
+  what = "file name" if name.startswith("r") else "folder name 'dddddddddddddddd'..."
+  assert str(raised.value) == f"{output}: {what} too long (256 bytes; this file system allows 255)"
+  assert os.listdir(tmp_path) == ["MIR-1K"]

@@ -439,3 +439,46 @@ def test_non_finite_block_poisons_the_float_state_until_reset(exported, mixture,
   _, fresh = feed(np.zeros_like(zeros), blocks[5:15])
   assert np.all(np.isfinite(recovered))
   np.testing.assert_array_equal(recovered, fresh)  # ... and the stream is as good as new.
+
+
+# --- robustness issue: a name too long, a full disk -------------------------------------------------
+
+def test_export_output_name_too_long_fails_before_conversion(model, tmp_path, monkeypatch):
+  """Its "File name too long" came after the conversion."""
+  monkeypatch.setattr(convert, "_write_saved_model", lambda *a: pytest.fail("converted before the check"))
+  output = str(tmp_path / ("m" * 250 + ".tflite"))
+  with pytest.raises(UserError) as raised:
+    convert.export_tflite(model, output, "float32")
+  assert str(raised.value) == f"{output}: file name too long (257 bytes; this file system allows 255)"
+  assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("failing", [".tflite", ".json"])
+def test_export_to_a_full_disk_is_one_line_and_keeps_the_previous_files(tmp_path, monkeypatch, failing):
+  """A full disk gave a 37-line OSError after the conversion; now one UserError naming the file, and
+  FILE.tflite and FILE.json are replaced together or not at all (no partial or temporary file)."""
+  import errno
+  output = tmp_path / "m.tflite"
+  output.write_bytes(b"old model")
+  output.with_suffix(".json").write_bytes(b"old sidecar")
+  real_open = open
+
+  class FullDisk:
+    def __init__(self, path, mode):
+      self.file = real_open(path, mode)
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *exc):
+      self.file.close()
+
+    def write(self, data):
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  monkeypatch.setattr(convert, "open", lambda path, mode="r": FullDisk(path, mode) if path.endswith(failing)
+                      else real_open(path, mode), raising=False)
+  with pytest.raises(UserError) as raised:
+    convert._atomic_write_bytes({str(output): b"new model", str(output.with_suffix(".json")): b"{}"})
+  assert str(raised.value) == f"{output.with_suffix(failing)}: cannot write (No space left on device)"
+  assert sorted(os.listdir(tmp_path)) == ["m.json", "m.tflite"]
+  assert output.read_bytes() == b"old model" and output.with_suffix(".json").read_bytes() == b"old sidecar"

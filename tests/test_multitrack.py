@@ -145,6 +145,10 @@ def _bad_song(folder, case):
     stems["vocals"] = np.zeros_like(stems["vocals"])
   elif case == "missing stem":
     del stems["drums"]
+  elif case == "NaN sample":
+    stems["drums"][1000, 0] = np.nan
+  elif case == "absurd sample":
+    stems["other"][5, 1] = 1e20
   write_song(folder, stems, mixture=False)
   if case == "different rates":
     soundfile.write(os.path.join(folder, "bass.wav"), stems["bass"][::2], RATE // 2)
@@ -163,6 +167,8 @@ def _bad_song(folder, case):
     ("different rates", "stems at different sample rates (vocals.wav 44100 Hz, drums.wav 44100 Hz, "
                         "bass.wav 22050 Hz, other.wav 44100 Hz)"),
     ("silent vocals", "silent vocal stem vocals.wav (peak below -80 dBFS)"),
+    ("NaN sample", "drums.wav: contains NaN or infinite samples"),
+    ("absurd sample", "other.wav: absurd amplitude: a sample of magnitude 1e+20"),
     ("unreadable", "other.wav: corrupt or unsupported audio"),
     ("empty file", "drums.wav: empty file (0 bytes)"),
 ])
@@ -288,7 +294,7 @@ def test_train_and_evaluate_musdb18hq_end_to_end(musdb_dir, tmp_path, caplog):
   assert "loading 2 training clips, 1 dev clips" in caplog.text
   best = json.load(open(os.path.join(model_dir, "best.json")))
   assert best["step"] == 2 and best["options"]["dataset"] == "musdb18hq"
-  assert np.isfinite(best["dev"]["vocals"]["GNSDR"])
+  assert np.isfinite(best["dev"]["score"])
   from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
   output = tmp_path / "musdb.json"
   document = evaluate_multitrack_command("musdb18hq", musdb_dir, model=model_dir, output=str(output),
@@ -306,7 +312,9 @@ def test_train_and_evaluate_stems_folder_end_to_end(stems_dir, tmp_path):
   result = train(TrainOptions(data_dir=stems_dir, model_dir=model_dir, dataset="stems", dev_clips=("Song B",),
                               hidden_units=8, num_layers=2, train_steps=2, eval_every=2, sequence_length=8,
                               batch_size=2, warmup_steps=1, jit_compile=False))
-  assert np.isfinite(result["vocals"]["GNSDR"])
+  # Dev songs are scored as mixed, by their vocal SDR (GSDR), which ranks the models.
+  assert result["metric"] == {"stems": "GSDR"}
+  assert result["score"] == result["collections"]["stems"]["vocals"]["GSDR"] and np.isfinite(result["score"])
   assert json.load(open(os.path.join(model_dir, "best.json")))["step"] == 2
   document = evaluate_multitrack_command("stems", stems_dir, model=model_dir, output=str(tmp_path / "s.json"),
                                          progress=False)
@@ -349,3 +357,69 @@ def test_bad_output_path_fails_before_the_songs_are_read(musdb_dir, tmp_path, mo
     evaluate_multitrack.evaluate_multitrack_command("musdb18hq", musdb_dir, method="mixture",
                                                     output=str(tmp_path / "file" / "x.json"), progress=False)
   assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_bss_eval_v4_survives_a_mono_stem_and_a_silent_window():
+  """A vocal stem with the same samples on both channels (a mono stem spread over two) makes the
+  projection system singular: museval solves it by least squares, and so do we. The stereo scores
+  then equal those of one channel, and a window where the voice is silent is NaN."""
+  references, estimates, rate = _v4_signals()
+  references, estimates = references[..., :1], estimates[..., :1]  # [2, samples, 1]
+  references[0, rate:2 * rate] = 0.0  # a silent vocal second
+  mono = bss_eval_v4(references, estimates, rate, rate, whole=True)
+  stereo = bss_eval_v4(np.repeat(references, 2, axis=-1), np.repeat(estimates, 2, axis=-1), rate, rate, whole=True)
+  for ours, one_channel in zip(stereo[0] + stereo[1], mono[0] + mono[1]):
+    np.testing.assert_allclose(ours, one_channel, atol=1e-4)
+  assert np.isnan(stereo[0][0][:, 1]).all()  # the silent window, for both sources
+  assert np.isfinite(stereo[0][0][:, 2]).all() and np.isfinite(stereo[1][0]).all()
+
+
+def test_evaluate_mono_scores_the_downmix_by_bss_eval_v3(musdb_dir, tmp_path):
+  """--mono: each song's channel mean, whole-song scores by BSS Eval v3 sources (mir_eval), the
+  mean over songs beside the G-metrics; a song that cannot be scored is listed, not averaged."""
+  from tf_drnn import metrics
+  from tf_drnn.evaluate_multitrack import aggregate, evaluate_multitrack_command
+  document = evaluate_multitrack_command("musdb18hq", musdb_dir, method="mixture", output=str(tmp_path / "m.json"),
+                                         progress=False, mono=True)
+  assert document["mono"] and [row["channels"] for row in document["tracks"]] == [1, 1]
+  sdrs = []
+  for row, seed in zip(document["tracks"], (10, 11)):
+    stems = stereo_stems(seed)
+    vocals, accompaniment = stems["vocals"].mean(1), (stems["drums"] + stems["bass"] + stems["other"]).mean(1)
+    mixture = vocals + accompaniment
+    expected = metrics.score_clip("", vocals, accompaniment, mixture, mixture)
+    assert row["vocals"]["track"]["SDR"] == pytest.approx(expected.sdr[0], abs=1e-3)
+    assert row["vocals"]["track"]["NSDR"] == pytest.approx(0.0, abs=1e-6)
+    sdrs.append(expected.sdr[0])
+  assert document["global"]["vocals"]["mean_SDR"] == pytest.approx(np.mean(sdrs), abs=1e-3)
+  unscorable = json.loads(json.dumps(document["tracks"][0]))
+  for source in ("vocals", "accompaniment"):
+    unscorable[source]["track"].update(SDR=float("nan"), NSDR=float("nan"))
+  _, with_bad = aggregate(document["tracks"] + [unscorable])
+  assert with_bad["vocals"]["GNSDR"] == pytest.approx(document["global"]["vocals"]["GNSDR"])
+  assert with_bad["vocals"]["mean_SDR"] == pytest.approx(np.mean(sdrs), abs=1e-3)
+
+
+def test_mono_is_refused_for_mir1k(tmp_path):
+  result = run_command("tf_drnn.evaluate", "--mono", f"--data_dir={tmp_path}", f"--output={tmp_path}/r.json")
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines()[-1].startswith("error: --mono applies to --dataset=musdb18hq or stems")
+
+
+def test_training_on_two_collections_keeps_the_best_mean_dev_score(stems_dir, tmp_path, caplog):
+  """--dataset=mir1k,stems: examples from both, each collection's dev split scored by its own rule
+  (MIR-1K: vocal GNSDR of 0 dB remixes; stems: vocal SDR as mixed), the model ranked by their mean."""
+  from conftest import write_fake_mir1k
+  from tf_drnn.train import TrainOptions, train
+  mir1k = write_fake_mir1k(str(tmp_path / "mir1k"))
+  with caplog.at_level("INFO", logger="tf_drnn.train"):
+    result = train(TrainOptions(data_dir=f"{mir1k},{stems_dir}", model_dir=str(tmp_path / "run"),
+                                dataset="mir1k,stems", dataset_weights=(0.5, 0.5), dev_clips=("amy_9", "Song B"),
+                                voice_db_range=(0, 0, -10, 0), hidden_units=8, num_layers=2, train_steps=2,
+                                eval_every=2, sequence_length=8, batch_size=2, warmup_steps=1, jit_compile=False))
+  assert "mir1k (" in caplog.text and "stems (" in caplog.text
+  assert result["metric"] == {"mir1k": "GNSDR", "stems": "GSDR"}
+  parts = [result["collections"]["mir1k"]["vocals"]["GNSDR"], result["collections"]["stems"]["vocals"]["GSDR"]]
+  assert result["score"] == pytest.approx(np.mean(parts)) and np.isfinite(parts).all()
+  best = json.load(open(tmp_path / "run" / "best.json"))
+  assert best["dev"]["score"] == pytest.approx(result["score"])

@@ -125,3 +125,25 @@ def test_the_voice_level_is_drawn_from_the_range():
   assert abs(ratios.mean() + 2.5) < 2.0 and 3.0 < ratios.std() < 5.5
   assert (ratios < -7).any() and (ratios > 2).any()
   np.testing.assert_allclose(ratios_db(sources[:8], ()), 0.0, atol=0.05)  # off: the paper's 0 dB
+
+
+def test_collections_are_drawn_by_weight_with_their_own_voice_levels():
+  """Two collections (a 500 Hz voice and a 3 kHz voice): weights 1,0 draw only the first; 0.5,0.5
+  about half each; each collection mixes at its own voice level and remixes within itself."""
+  rng = np.random.default_rng(4)
+  low = [(_tone(500, 16000), _unit(rng.standard_normal(16000))) for _ in range(3)]
+  high = [(_tone(3000, 16000), _unit(rng.standard_normal(16000))) for _ in range(3)]
+  bin_of = lambda hz: int(round(hz * 1024 / 16000))  # noqa: E731
+
+  def draws(weights, voice_db_range=()):
+    generator = pipeline.batches(low + high, 1, 40, 0, seed=1, remix_probability=0.9, shuffle_buffer=1,
+                                 collections=[0, 0, 0, 1, 1, 1], weights=weights, voice_db_range=voice_db_range)
+    return [next(generator)[1][0] for _ in range(200)]  # targets [L, 2, bins]
+
+  which = lambda targets: int(targets[:, 0, bin_of(3000)].sum() > targets[:, 0, bin_of(500)].sum())  # noqa: E731
+  assert {which(t) for t in draws((1, 0))} == {0}
+  share = np.mean([which(t) for t in draws((0.5, 0.5))])
+  assert 0.4 < share < 0.6
+  for targets in draws((0.5, 0.5), ((0, 0), (-10, -10))):
+    ratio = 10 * np.log10(np.square(targets[:, 0]).sum() / np.square(targets[:, 1]).sum())
+    assert ratio == pytest.approx(-10.0 if which(targets) else 0.0, abs=0.1)

@@ -266,16 +266,6 @@ def test_full_disk_is_one_line_and_stops_the_batch(capsys, tiny_model, tmp_path,
   assert not os.listdir(tmp_path / "o")
 
 
-def test_sample_rate_zero_header_is_one_line(capsys, tiny_model, tmp_path):
-  import struct
-  path = write_song(str(tmp_path / "rate0.wav"))
-  data = bytearray(open(path, "rb").read())
-  data[24:32] = struct.pack("<II", 0, 0)  # fmt chunk: sample rate and byte rate
-  open(path, "wb").write(bytes(data))
-  status, _, errors, _ = run_separate(capsys, tiny_model, [path], tmp_path / "o")
-  assert status == 1 and len(errors) == 1 and "rate0.wav: invalid sample rate 0" in errors[0], errors
-
-
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_interrupt_is_one_line_and_leaves_no_temporary_file(capsys, tiny_model, tmp_path, monkeypatch, signal_name):
   """Ctrl-C exits 130 with one line (it printed a 63-line traceback); SIGTERM (143) used to leave hidden
@@ -339,3 +329,213 @@ def test_truncated_wav_is_separated_with_a_warning(capsys, tiny_model, tmp_path)
   warnings = [line for line in err.splitlines() if line.startswith("warning:")]
   assert len(warnings) == 1 and f"the header declares 16000 samples, the file holds {frames}" in warnings[0]
   assert soundfile.info(str(tmp_path / "o" / "cut_vocals.wav")).frames == frames
+
+
+# --- robustness issue 1: two runs, one --output_dir: a target taken meanwhile is kept ---------------
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_target_taken_while_separating_is_kept_unless_overwrite(capsys, tiny_model, tmp_path, monkeypatch,
+                                                                  overwrite):
+  """Another run writes o/song_vocals.wav after this one planned its outputs: without --overwrite it
+  stays (it was silently replaced), this input gets one error line, no stem and no temporary file."""
+  song = write_song(str(tmp_path / "song.wav"))
+  taken = tmp_path / "o" / "song_vocals.wav"
+  real_process = streaming.BlockRunner.process
+
+  def process(self, samples):
+    if not taken.exists():
+      taken.write_bytes(b"the other run's vocals")
+    return real_process(self, samples)
+  monkeypatch.setattr(streaming.BlockRunner, "process", process)
+  status, _, errors, err = run_separate(capsys, tiny_model, [song], tmp_path / "o", overwrite=overwrite)
+  if overwrite:
+    assert status == 0 and not errors and soundfile.info(str(taken)).frames == soundfile.info(song).frames
+  else:
+    assert status == 1 and len(errors) == 1, err
+    assert f"{taken}: already exists: written while this input was separated" in errors[0]
+    assert taken.read_bytes() == b"the other run's vocals"
+    assert sorted(os.listdir(tmp_path / "o")) == ["song_vocals.wav"]
+  assert not temporaries(tmp_path)
+
+
+RACER = """
+import os, sys, time
+import numpy as np
+from tf_drnn.errors import UserError
+from tf_drnn.stems import AtomicStemWriters, plan_outputs
+song, out, ready, go, value = sys.argv[1:]
+targets = plan_outputs([song], out)[0][1]  # Both runs find the targets free.
+try:
+  with AtomicStemWriters(targets, None, song, None) as writers:
+    writers.open(16000, 1)
+    writers.write([np.full((400, 1), float(value), np.float32)] * 2)
+    open(ready, "w").close()
+    while not os.path.exists(go):  # Both have finished their stems before either puts them in place.
+      time.sleep(0.01)
+except UserError as error:
+  print(f"error: {error}", file=sys.stderr)
+  sys.exit(1)
+"""
+
+
+def test_two_processes_writing_one_target_never_replace_each_other(tmp_path):
+  """Two real processes plan, write and put in place song_vocals/accompaniment.wav at the same time:
+  one wins both stems, the other exits 1 with one error line naming the taken target."""
+  import subprocess
+  import sys
+  import time
+  song = write_song(str(tmp_path / "song.wav"), seconds=0.05)
+  out = tmp_path / "o"
+  racers = [subprocess.Popen([sys.executable, "-c", RACER, song, str(out), str(tmp_path / f"ready{i}"),
+                              str(tmp_path / "go"), str(0.25 * (i + 1))], cwd=os.path.dirname(__file__),
+                             stderr=subprocess.PIPE, text=True) for i in range(2)]
+  deadline = time.time() + 60
+  while not all((tmp_path / f"ready{i}").exists() for i in range(2)) and time.time() < deadline:
+    assert all(racer.poll() is None for racer in racers), [racer.stderr.read() for racer in racers]
+    time.sleep(0.01)
+  (tmp_path / "go").touch()
+  results = [(racer.wait(60), racer.stderr.read()) for racer in racers]
+  assert sorted(code for code, _ in results) == [0, 1], results
+  winner = [i for i, (code, _) in enumerate(results) if code == 0][0]
+  lines = [err for code, err in results if code == 1][0].strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(f"error: {out / 'song_vocals.wav'}: already exists"), lines
+  for name in ("song_vocals.wav", "song_accompaniment.wav"):
+    np.testing.assert_allclose(soundfile.read(str(out / name))[0], 0.25 * (winner + 1), atol=1e-4)
+  assert sorted(os.listdir(out)) == ["song_accompaniment.wav", "song_vocals.wav"]
+
+
+def test_without_hard_links_the_output_is_still_created_exclusively(tmp_path, monkeypatch):
+  """A file system without hard links (EPERM): an exclusive create and a copy, never a replace."""
+  monkeypatch.setattr(os, "link", lambda src, dst: (_ for _ in ()).throw(OSError(errno.EPERM, "no links")))
+  target = tmp_path / "a.txt"
+  with atomic.atomic_output(target, overwrite=False) as tmp:
+    open(tmp, "w").write("first")
+  target.write_text("mine")
+  with pytest.raises(FileExistsError) as raised:
+    with atomic.atomic_output(target, overwrite=False) as tmp:
+      open(tmp, "w").write("second")
+  assert raised.value.filename == str(target) and target.read_text() == "mine"
+  assert os.listdir(tmp_path) == ["a.txt"]
+
+
+# --- robustness issue 2: one supported sample-rate range, refused before any work ------------------
+
+@pytest.mark.parametrize("rate", [0, 1, 999, 768001, 100_000_000])
+def test_sample_rate_outside_the_range_in_a_header_is_one_line(capsys, tiny_model, tmp_path, rate):
+  """A header at 1e8 Hz used 8 GB, one at 1 Hz took minutes: refused from the header."""
+  import struct
+  path = write_song(str(tmp_path / "odd.wav"))
+  data = bytearray(open(path, "rb").read())
+  data[24:32] = struct.pack("<II", rate, 2 * rate)  # fmt chunk: sample rate and byte rate
+  open(path, "wb").write(bytes(data))
+  status, _, errors, _ = run_separate(capsys, tiny_model, [path], tmp_path / "o")
+  assert status == 1 and errors == [f"error: {path}: sample rate {rate} Hz is outside the supported "
+                                    "1000-768000 Hz"], errors
+  assert not os.path.exists(tmp_path / "o") or not os.listdir(tmp_path / "o")
+
+
+@pytest.mark.parametrize("rate,problem", [
+    (float("nan"), "sample rate nan Hz is not a whole number"), (float("inf"), "sample rate inf Hz is not"),
+    (1e9, "sample rate 1000000000 Hz is outside the supported 1000-768000 Hz"),
+    (True, "sample rate True is not a number"), (1e-3, "sample rate 0.001 Hz is not a whole number"),
+    (44100.5, "not a whole number"), (999, "outside the supported"), (-16000, "outside the supported"),
+    ("16000", "sample rate '16000' is not a number")])
+def test_separator_refuses_unsupported_sample_rates_before_any_work(tiny_model, rate, problem):
+  """NaN or inf looped forever in the resampler, 1e9 Hz took 6 GB, True or 1e-3 a MemoryError."""
+  with pytest.raises(ValueError, match=problem.replace(".", r"\.")):
+    separate.Separator(tiny_model, block_frames=8).separate(np.full(1000, 0.1, np.float32), rate)
+
+
+def test_the_supported_sample_rates_are_whole_numbers_from_1000_to_768000_hz():
+  from tf_drnn import audio
+  for rate in (1000, 768000, 44100, np.int32(44100), 48000.0):
+    assert audio.sample_rate_problem(rate) is None, rate
+  for rate in (999, 768001, 44100.5, np.float64("nan"), False, None):
+    assert audio.sample_rate_problem(rate), rate
+  assert audio.check_sample_rate("x.wav", np.int64(8000)) == 8000
+
+
+# --- robustness issue 3: blocks bounded in samples x channels, not in seconds ----------------------
+
+def test_blocks_are_a_budget_of_samples_times_channels(tiny_model, tmp_path, monkeypatch):
+  """16 channels at 384 kHz were read 10 s at a time (61 M values, 5.2 GB at the peak)."""
+  from tf_drnn import audio, fullband
+  assert audio.block_frames(16) * 16 <= audio.BLOCK_VALUES <= 2 ** 21
+  assert audio.block_frames(16) < 384000  # Under a second at 384 kHz (it was 10 s).
+  assert audio.block_frames(1) == audio.BLOCK_VALUES
+  path = str(tmp_path / "wide.wav")
+  soundfile.write(path, np.full((2000, 16), 0.1, np.float32), 384000, subtype="PCM_16")
+  asked = []
+  monkeypatch.setattr(separate, "_read_blocks", lambda path, frames: asked.append(frames) or iter(()))
+  with pytest.raises(AudioFileError, match="silent"):  # No block read: nothing separated.
+    separate.Separator(tiny_model, block_frames=8).separate_file(path, str(tmp_path / "o"))
+  assert asked == [audio.block_frames(16)]
+
+  sizes = []
+
+  class Recorder:  # The API feeds the runner blocks of the same budget.
+    def __init__(self, separator, rate, channels):
+      pass
+
+    def process(self, block):
+      sizes.append(block.shape)
+      return block, block
+
+    def finish(self):
+      return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)
+  monkeypatch.setattr(fullband, "FullBandRunner", Recorder)
+  monkeypatch.setattr(audio, "BLOCK_VALUES", 300)
+  separate.Separator(tiny_model, block_frames=8).separate(np.full((250, 3), 0.1, np.float32), 48000)
+  assert sizes == [(100, 3), (100, 3), (50, 3)]
+
+
+# --- robustness issue 4: what the API accepts as a waveform ------------------------------------------
+
+@pytest.mark.parametrize("waveform,problem", [
+    (np.zeros(1000, np.float32), r"waveform: silent audio \(all samples are zero\)"),
+    (np.full(1000, 0.1 + 0.1j), "dtype complex128"), (np.ones(1000, bool), "dtype bool"),
+    (np.full(1000, 128, np.uint8), "dtype uint8"), (np.array(["0.1"] * 1000), "dtype <U3"),
+    (np.full((2, 1000), 0.1, np.float32), r"got shape \(2, 1000\) \(a \[channels, samples\] array\? pass "
+                                          r"waveform\.T\)"),
+    (np.full((2, 10), 0.1, np.float32), r"more samples than channels, got shape \(2, 10\)"),
+    (np.full((16, 16), 0.1, np.float32), r"got shape \(16, 16\)")])
+def test_separator_refuses_waveforms_it_would_misread(tiny_model, waveform, problem):
+  """Silence (the CLI refuses silent files), complex (lost its imaginary part), bool/uint8 (a DC
+  offset) and a (2, N <= 16) array (read as N channels) were all separated."""
+  with pytest.raises(ValueError, match=problem):
+    separate.Separator(tiny_model, block_frames=8).separate(waveform, 16000)
+
+
+def test_separator_takes_integer_pcm_as_it_always_has(tiny_model):
+  """Signed-integer arrays are separated as their values (not rescaled), as before; [N, 2] is stereo."""
+  separator = separate.Separator(tiny_model, block_frames=8)
+  pcm = (100 * np.sin(np.arange(3200) / 7)).astype(np.int16)
+  stems = separator.separate(pcm, 16000)
+  reference = separator.separate(pcm.astype(np.float32), 16000)
+  np.testing.assert_array_equal(stems["vocals"], reference["vocals"])
+  assert separator.separate(np.stack([pcm, pcm], 1).astype(np.int32), 16000)["vocals"].shape == (3200, 2)
+
+
+# --- robustness issue 7: names too long for the file system, before any work --------------------------
+
+def test_a_stem_name_too_long_is_one_line_before_any_work(capsys, tiny_model, tmp_path):
+  song = write_song(str(tmp_path / ("s" * 240 + ".wav")))  # song_accompaniment.wav: 258 bytes
+  status, _, errors, _ = run_separate(capsys, tiny_model, [song], tmp_path / "o")
+  assert status == 2 and len(errors) == 1, errors
+  assert errors[0].startswith(f"error: {tmp_path / 'o' / ('s' * 240 + '_accompaniment.wav')}: file name too long "
+                              "(258 bytes; this file system allows 255)")
+  assert not os.path.exists(tmp_path / "o")
+
+
+def test_a_failed_rename_names_the_target_not_the_temporary_file(tmp_path):
+  """Past the checks (say a caller skipped them), "File name too long" names the target."""
+  target = str(tmp_path / ("n" * 300 + ".json"))
+  with pytest.raises(UserError, match="file name too long"):
+    atomic.check_output_file(target)
+  for overwrite in (True, False):
+    with pytest.raises(OSError) as raised:
+      with atomic.atomic_output(target, overwrite) as tmp:
+        open(tmp, "w").write("x")
+    assert raised.value.errno == errno.ENAMETOOLONG and raised.value.filename == target
+    assert ".tmp-" not in str(raised.value)
+  assert not os.listdir(tmp_path)

@@ -89,7 +89,7 @@ def test_a_run_writes_its_model_and_records_then_resumes(trained_run, fake_data,
   assert sorted(os.listdir(trained_run)) == ["best.json", "logs", "model.keras", "options.json", "state.npz",
                                              "state.previous.npz", "training.json"]
   best = json.load(open(os.path.join(trained_run, "best.json")))
-  assert best["step"] in (1, 2) and "GNSDR" in best["dev"]["vocals"]
+  assert best["step"] in (1, 2) and "GNSDR" in best["dev"]["collections"]["mir1k"]["vocals"]
   training = json.load(open(os.path.join(trained_run, "training.json")))
   assert (training["trainer"], training["steps"], training["train_steps"], training["complete"]) == (
       "keras-tensorflow", 2, 2, True)
@@ -105,8 +105,8 @@ def test_a_run_writes_its_model_and_records_then_resumes(trained_run, fake_data,
   assert resumed["training_seconds"] > training["training_seconds"]  # the first session's time is kept
   # model.keras is the best dev model of all steps: its score is the best the state records.
   best = json.load(open(os.path.join(model_dir, "best.json")))
-  assert best["dev"]["vocals"]["GNSDR"] == pytest.approx(float(_state(model_dir)["best_dev"]))
-  assert result["vocals"]["GNSDR"] == pytest.approx(best["dev"]["vocals"]["GNSDR"])
+  assert best["dev"]["score"] == pytest.approx(float(_state(model_dir)["best_dev"]))
+  assert result["score"] == pytest.approx(best["dev"]["score"])
 
 
 def test_seeded_training_is_deterministic(fake_data, tmp_path):
@@ -137,10 +137,10 @@ def test_init_model_fine_tunes_from_a_trained_model(trained_run, fake_data, tmp_
   train(_tiny_options(fake_data, model_dir, init_model=trained_run))
   out = capsys.readouterr().out
   assert f"Starting from the weights of {trained_run}" in out
-  assert f"step 0 ({trained_run}): dev vocal GNSDR" in out  # the start is scored and kept until beaten
+  assert f"step 0 ({trained_run}): dev score" in out  # the start is scored and kept until beaten
   starting = json.load(open(os.path.join(trained_run, "best.json")))
   best = json.load(open(model_dir / "best.json"))
-  assert best["dev"]["vocals"]["GNSDR"] >= starting["dev"]["vocals"]["GNSDR"] - 1e-9
+  assert best["dev"]["score"] >= starting["dev"]["score"] - 1e-9
   with pytest.raises(UserError, match=f"^{trained_run}: its structure"):
     train(_tiny_options(fake_data, tmp_path / "third", init_model=trained_run, hidden_units=4))
 
@@ -272,6 +272,20 @@ def test_a_corrupt_latest_state_falls_back_to_the_previous_one(fake_data, run_co
   assert json.load(open(os.path.join(run_copy, "training.json")))["steps"] == 3
 
 
+def test_falling_back_keeps_the_best_score_of_the_model_on_disk(run_copy):
+  """state.previous.npz knows the best score of its own step; the model.keras kept after it (its
+  best.json) may be better, and a later, worse model must not replace it."""
+  from tf_drnn.train import TrainingState, TrainOptions, compiled_model
+  best_path = os.path.join(run_copy, "best.json")
+  best = json.load(open(best_path))
+  best["dev"]["score"] = 99.0
+  open(best_path, "w").write(json.dumps(best))
+  os.remove(os.path.join(run_copy, "state.npz"))
+  options = TrainOptions(**{**json.load(open(os.path.join(run_copy, "options.json"))), "model_dir": run_copy})
+  state = TrainingState(compiled_model(options), options)
+  assert state.load() and state.step == 1 and state.best_dev == 99.0
+
+
 def test_options_json_is_written_with_the_first_state_only(fake_data, tmp_path):
   from tf_drnn.errors import UserError
   from tf_drnn.train import checked_tracks, train
@@ -283,7 +297,7 @@ def test_options_json_is_written_with_the_first_state_only(fake_data, tmp_path):
   model_dir.mkdir()
   # An options.json left by such a run (before it was written late) does not block other flags.
   (model_dir / "options.json").write_text(json.dumps({"architecture": "dnn", "hidden_units": 4}))
-  train_tracks, _ = checked_tracks(_tiny_options(fake_data, model_dir, hidden_units=16))
+  train_tracks = checked_tracks(_tiny_options(fake_data, model_dir, hidden_units=16))[0].train
   assert len(train_tracks) == 3
 
 
@@ -437,8 +451,8 @@ def test_the_jax_backend_trains_resumes_and_needs_no_tensorflow(background):
   scores the dev clips, keeps the best model, resumes; TensorFlow then loads the model it wrote."""
   pytest.importorskip("jax", reason="needs JAX (pip install 'jax[cpu]', in the test extras)")
   assert background.returncode == 0, background.stderr[-3000:]
-  assert "step 2: dev vocal GNSDR" in background.stdout
-  assert "Resuming from step 2" in background.stdout and "step 4: dev vocal GNSDR" in background.stdout
+  assert "step 2: dev score" in background.stdout
+  assert "Resuming from step 2" in background.stdout and "step 4: dev score" in background.stdout
   model_dir = os.path.join(background.work, "run")
   training = json.load(open(os.path.join(model_dir, "training.json")))
   assert (training["trainer"], training["steps"], training["complete"]) == ("keras-jax", 4, True)

@@ -1,7 +1,8 @@
 """Atomic file output: write to a temporary file beside the target, rename on success.
 
 A reader never sees a half-written file; a failure leaves the previous file (if any) and
-no temporary behind.
+no temporary behind. Without `overwrite`, the finished file is hard-linked into place, so it
+appears only if its target is still free at that moment (two runs never replace each other).
 """
 import contextlib
 import json
@@ -10,28 +11,26 @@ import tempfile
 
 
 @contextlib.contextmanager
-def atomic_output(path):
-  """Yields a temporary path (same folder and extension as `path`); renamed to `path` on success."""
-  path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
-  os.close(fd)
-  try:
-    yield tmp
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+def atomic_output(path, overwrite=True):
+  """Yields a temporary path (same folder and extension as `path`), put in place as `path` on success.
+
+  overwrite: replace an existing `path` (os.replace); False: appear only if `path` is still free at
+  that moment (a hard link, never a replace), else FileExistsError naming `path`. A failure to put
+  it in place is an OSError naming `path`, never the temporary file.
+  """
+  with atomic_outputs([path], overwrite) as tmps:
+    yield tmps[0]
 
 
 @contextlib.contextmanager
-def atomic_outputs(paths):
-  """Like :func:`atomic_output` for files replaced together or not at all: yields temporary paths.
+def atomic_outputs(paths, overwrite=True):
+  """Like :func:`atomic_output` for files put in place together or not at all: yields temporary paths.
 
-  On success every target is replaced; if one rename fails (say a target became a directory), the
-  targets already replaced get their previous files back. No temporary or backup file is left behind.
+  overwrite: on success every target is replaced; if one rename fails (say a target became a
+  directory), the targets already replaced get their previous files back. False: each target
+  appears only if it is still free when the work is done (another run may have written it
+  meanwhile): FileExistsError naming it, and the targets linked before it are removed again.
+  No temporary or backup file is left behind.
   """
   paths = [os.fspath(p) for p in paths]
   tmps = []
@@ -44,12 +43,60 @@ def atomic_outputs(paths):
       tmps.append(tmp)
     yield list(tmps)
     for tmp in tmps:
-      os.chmod(tmp, 0o666 & ~_umask())
-    _replace_together(tmps, paths)
+      os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+    _commit(tmps, paths, overwrite)
   finally:
     for tmp in tmps:
       if os.path.exists(tmp):
         os.remove(tmp)
+
+
+def _commit(tmps, paths, overwrite):
+  """Puts the finished temporaries in place; an OSError names the target, not the temporary file."""
+  try:
+    if not overwrite:
+      _link_together(tmps, paths)
+    elif len(paths) == 1:
+      os.replace(tmps[0], paths[0])
+    else:
+      _replace_together(tmps, paths)
+  except OSError as error:
+    if error.errno is None:
+      raise
+    targets = [name for name in (error.filename, error.filename2) if name in paths]
+    raise OSError(error.errno, error.strerror, targets[0] if targets else paths[0]) from None
+
+
+def _link_together(tmps, paths):
+  """Links each temporary to its target only where the target is still free (exclusive: never a
+  replace); if one is taken, FileExistsError and the targets linked before it are removed again."""
+  linked = []
+  try:
+    for tmp, path in zip(tmps, paths):
+      _link_exclusive(tmp, path)
+      linked.append(path)
+  except BaseException:
+    for path in linked:
+      os.remove(path)
+    raise
+
+
+def _link_exclusive(tmp, path):
+  """os.link(tmp, path); where the file system has no hard links, an exclusive create and a copy."""
+  import errno
+  import shutil
+  try:
+    os.link(tmp, path)
+    return
+  except OSError as error:
+    if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK):
+      raise
+  with open(tmp, "rb") as source, open(path, "xb") as target:  # "x": FileExistsError if taken
+    try:
+      shutil.copyfileobj(source, target)
+    except BaseException:
+      os.remove(path)
+      raise
 
 
 def _replace_together(tmps, paths):
@@ -107,11 +154,12 @@ def _umask():
 def check_output_dir(directory):
   """Raises UserError unless `directory` is (or can be created as) a writable folder.
 
-  Checked before any work, so a bad output path fails at the start in one line: the path is a
-  file, lies under a file, or its nearest existing folder is not writable.
+  Checked before any work, so a bad output path fails at the start in one line: a name in it is
+  too long, the path is a file, lies under a file, or its nearest existing folder is not writable.
   """
   from tf_drnn.errors import UserError
   directory = os.path.abspath(os.fspath(directory))
+  _check_name_lengths(directory)
   if os.path.exists(directory) and not os.path.isdir(directory):
     raise UserError(f"{directory}: exists and is not a directory")
   existing = nearest_existing(directory)
@@ -122,9 +170,11 @@ def check_output_dir(directory):
 
 
 def check_output_file(path):
-  """Raises UserError unless `path` can be written: not a directory, its folder creatable and writable."""
+  """Raises UserError unless `path` can be written: no name in it too long for the file system, not a
+  directory, its folder creatable and writable."""
   from tf_drnn.errors import UserError
   path = os.fspath(path)
+  _check_name_lengths(path)
   if os.path.isdir(path):
     raise UserError(f"{path}: is a directory; name an output file")
   existing = nearest_existing(os.path.dirname(os.path.abspath(path)))
@@ -140,3 +190,35 @@ def nearest_existing(path):
   while not os.path.exists(path) and os.path.dirname(path) != path:
     path = os.path.dirname(path)
   return path
+
+
+def name_length_problem(path):
+  """Why `path` cannot be created, a name in it being too long for its file system, or None.
+
+  Each part of `path` that does not exist yet may have os.pathconf(folder, "PC_NAME_MAX") bytes
+  (usually 255), asked of the nearest existing folder.
+  """
+  path = os.path.abspath(os.fspath(path))
+  existing = nearest_existing(path)
+  if existing == path:
+    return None
+  folder = existing if os.path.isdir(existing) else os.path.dirname(existing)
+  try:
+    limit = os.pathconf(folder, "PC_NAME_MAX")
+  except (OSError, ValueError):
+    limit = 255
+  names = os.path.relpath(path, existing).split(os.sep)
+  for i, name in enumerate(names):
+    size = len(os.fsencode(name))
+    if size > limit:
+      what = "file name" if i == len(names) - 1 else f"folder name {name[:16]!r}..."
+      return f"{what} too long ({size} bytes; this file system allows {limit})"
+  return None
+
+
+def _check_name_lengths(path):
+  """Raises UserError naming `path` when :func:`name_length_problem` finds a name too long."""
+  from tf_drnn.errors import UserError
+  problem = name_length_problem(path)
+  if problem:
+    raise UserError(f"{path}: {problem}")

@@ -13,6 +13,39 @@ from tf_drnn.errors import AudioFileError
 # Inputs beyond these are refused before any work (README, "Separate your songs").
 MAX_CHANNELS = 16  # memory grows with the channel count; 16 covers 7.1.4 and third-order ambisonics
 MAX_PEAK = 1000.0  # |sample| above this (60 dB over full scale) is not a recording: refused, not rescaled
+# Whole numbers of Hz only: outside this the resamplers loop forever (NaN), allocate gigabytes
+# (1e9 Hz) or crawl (1 Hz). 1 kHz is below any telephone codec; 768 kHz is the top DAC rate.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000
+# Samples x channels read and separated per block: memory per block is bounded whatever the rate
+# and channel count (16 channels at 384 kHz read 10 s at a time peaked at 5.2 GB).
+BLOCK_VALUES = 2 ** 20  # float32 values: 4 MiB per block (65 s of mono 16 kHz, 0.17 s of 16 x 384 kHz)
+
+
+def block_frames(channels):
+  """Frames (samples per channel) of one read/separate block of `channels` channels: BLOCK_VALUES / channels."""
+  return max(1, BLOCK_VALUES // max(int(channels), 1))
+
+
+def sample_rate_problem(rate):
+  """Why `rate` (Hz) cannot be separated, or None: it must be a whole number (bool is not one)
+  within MIN_SAMPLE_RATE ... MAX_SAMPLE_RATE."""
+  import numbers
+  span = f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
+  if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+    return f"sample rate {rate!r} is not a number (an integer of {span})"
+  if not np.isfinite(rate) or rate != int(rate):
+    return f"sample rate {rate} Hz is not a whole number (an integer of {span})"
+  if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+    return f"sample rate {int(rate)} Hz is outside the supported {span}"
+  return None
+
+
+def check_sample_rate(path, rate):
+  """Raises AudioFileError naming `path` unless `rate` is supported (:func:`sample_rate_problem`); returns it as int."""
+  problem = sample_rate_problem(rate)
+  if problem:
+    raise AudioFileError(path, problem)
+  return int(rate)
 
 
 def read_audio(path, sample_rate=None, mono=False):
@@ -42,8 +75,7 @@ def read_audio(path, sample_rate=None, mono=False):
       data = np.atleast_2d(data).T.astype(np.float32)
     except Exception:
       raise AudioFileError(path, f"corrupt or unsupported audio ({decoder_problem(sf_error)})") from None
-  if rate <= 0:
-    raise AudioFileError(path, f"invalid sample rate {rate} in the header")
+  check_sample_rate(path, rate)
   if data.shape[0] == 0:
     raise AudioFileError(path, "zero-length audio (no samples)")
   check_samples(path, data)
@@ -147,10 +179,16 @@ def fit_length(signal, num_samples):
   return np.concatenate([signal, padding])
 
 
+def silence_problem(waveform, what="audio"):
+  """"silent audio (all samples are zero)" when the waveform is all zeros (nothing to separate), else None."""
+  return None if np.any(waveform) else f"silent {what} (all samples are zero)"
+
+
 def check_not_silent(path, waveform, what="audio"):
-  """Raises AudioFileError when the waveform is all zeros (nothing to separate)."""
-  if not np.any(waveform):
-    raise AudioFileError(path, f"silent {what} (all samples are zero)")
+  """Raises AudioFileError naming `path` when the waveform is all zeros (:func:`silence_problem`)."""
+  problem = silence_problem(waveform, what)
+  if problem:
+    raise AudioFileError(path, problem)
 
 
 def write_audio(path, waveform, sample_rate, subtype=None):

@@ -63,11 +63,18 @@ def _gram(xc, rows, lags):
 
 def _filters(gram, xc, rows, estimate_rows, lags):
   """Least-squares filters [len(rows), L, len(estimate_rows)] projecting each estimate channel on
-  the delayed copies of the reference channels `rows` (museval adds eps to the diagonal too)."""
+  the delayed copies of the reference channels `rows` (museval adds eps to the diagonal too).
+
+  A singular system (a silent reference channel, or two identical ones: a mono stem spread over
+  both channels) is solved by least squares instead, as museval does."""
   pad = lags - 1
   # <delay(r_p, a), e_c> = sum_n e_c[n + a] r_p[n] = xc[e_c, r_p, pad + a]
   targets = np.stack([np.concatenate([xc[c, p, pad:] for p in rows]) for c in estimate_rows], axis=1)
-  solution = np.linalg.solve(gram + np.finfo(float).eps * np.eye(len(gram)), targets)
+  system = gram + np.finfo(float).eps * np.eye(len(gram))
+  try:
+    solution = np.linalg.solve(system, targets)
+  except np.linalg.LinAlgError:
+    solution = np.linalg.lstsq(system, targets, rcond=None)[0]
   return solution.reshape(len(rows), lags, len(estimate_rows))
 
 

@@ -35,6 +35,12 @@ from tf_drnn.scoring import (AuthorsEstimator, BlindEstimator, OracleEstimator, 
 
 METHODS = ("model", "tflite", "mixture", "rpca", "oracle_irm", "oracle_ibm", "authors")
 AUTHORS_CLIPS = "authors"  # --clips=authors: the clips the paper's authors released separations of.
+# --voice_db and --gain_db, dB. Each source is at unit RMS before them, so the louder one ends up
+# gain_db + max(voice_db, 0) dB over unit RMS; MAX_LEVEL_DB keeps its peaks well under the
+# separator's limit (tf_drnn.audio.MAX_PEAK, +60 dB).
+VOICE_DB_LIMIT = 30.0  # |--voice_db|
+MIN_GAIN_DB = -60.0
+MAX_LEVEL_DB = 30.0  # --gain_db + max(--voice_db, 0), and so --gain_db itself
 
 
 
@@ -50,6 +56,23 @@ def model_separate_fn(model_path):
     out = separator.separate(mixture, rate)
     return out["vocals"], out["accompaniment"]
   return separate
+
+
+def check_levels(gain_db, voice_db):
+  """Raises UserError unless --gain_db and --voice_db (dB) are finite and within the stated ranges:
+  |voice_db| <= VOICE_DB_LIMIT, gain_db >= MIN_GAIN_DB, gain_db + max(voice_db, 0) <= MAX_LEVEL_DB."""
+  for name, value in (("voice_db", voice_db), ("gain_db", gain_db)):
+    if not np.isfinite(value):
+      raise UserError(f"--{name} must be a finite number of dB, got {value}")
+  if abs(voice_db) > VOICE_DB_LIMIT:
+    raise UserError(f"--voice_db={voice_db:g} is outside the supported {-VOICE_DB_LIMIT:g} ... "
+                    f"+{VOICE_DB_LIMIT:g} dB (voice-to-accompaniment ratio)")
+  if not MIN_GAIN_DB <= gain_db <= MAX_LEVEL_DB:
+    raise UserError(f"--gain_db={gain_db:g} is outside the supported {MIN_GAIN_DB:g} ... +{MAX_LEVEL_DB:g} dB")
+  if gain_db + max(voice_db, 0.0) > MAX_LEVEL_DB:
+    raise UserError(f"--gain_db={gain_db:g} with --voice_db={voice_db:g} puts the voice "
+                    f"{gain_db + voice_db:+g} dB over unit RMS: keep --gain_db + --voice_db at or under "
+                    f"+{MAX_LEVEL_DB:g} dB")
 
 
 def make_estimator(method, model_path=None, authors_dir=None, authors_mask="softmask", rpca_hop=0):
@@ -165,10 +188,9 @@ def evaluate_command(data_dir, method="model", model=None, split="test", clips=(
     if not model or not os.path.isfile(model):
       raise UserError(f"{model or '--model'}: --method=tflite needs --model=FILE.tflite (an existing file "
                       "written by tf-drnn-export, with its sidecar)")
+  check_levels(gain_db, voice_db)
   if gain_db != 0 and method == "authors":
     raise UserError("--gain_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
-  if not np.isfinite(voice_db):
-    raise UserError(f"--voice_db must be a finite number of dB, got {voice_db}")
   if voice_db != 0 and method == "authors":
     raise UserError("--voice_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
   if rpca_hop and method != "rpca":
@@ -251,10 +273,13 @@ def define_flags():
                     "mask from the true sources; authors: the ISMIR 2014 authors' own separations "
                     "(their clips only).")
   flags.DEFINE_float("gain_db", 0.0, "Level change applied to each 0 dB mixture before separation "
-                     "(estimates are scaled back), e.g. -40 to check that quiet input separates the same.")
+                     "(estimates are scaled back), e.g. -40 to check that quiet input separates the same. "
+                     f"{MIN_GAIN_DB:g} ... +{MAX_LEVEL_DB:g} dB, and --gain_db + --voice_db at most "
+                     f"+{MAX_LEVEL_DB:g} dB. MIR-1K only.")
   flags.DEFINE_float("voice_db", 0.0, "Voice-to-accompaniment ratio of the test mixtures in dB (both "
                      "at unit RMS first, then the voice scaled; e.g. -5, 0, +5). NSDR is relative to that "
-                     "mixture; --gain_db then scales the whole mixture.")
+                     f"mixture; --gain_db then scales the whole mixture. At most {VOICE_DB_LIMIT:g} dB either "
+                     "way. MIR-1K only (multitrack songs are scored as mixed).")
   flags.DEFINE_integer("max_clips", 0, "Score at most this many clips, spread evenly over the list (0: all).")
   flags.DEFINE_integer("workers", 0, "Processes computing BSS Eval (0: one per CPU but one; 1: no "
                        "subprocesses). Model separation stays in the main process.")
@@ -268,6 +293,8 @@ def define_flags():
   flags.DEFINE_integer("rpca_hop", 0, "STFT hop for --method=rpca (0: the project's STFT, hop "
                        "n_fft / 2 = 512; 256: the framing of Huang et al. 2012).")
   flags.DEFINE_bool("progress", True, "Show a progress bar.")
+  flags.DEFINE_bool("mono", False, "Multitrack datasets: separate and score each song's mono downmix, whole-song "
+                    "scores by BSS Eval v3 (the produced-music figures of the README: mean vocal SDR over songs).")
 
 
 def main(argv):
@@ -277,6 +304,8 @@ def main(argv):
   f = flags.FLAGS
   if f.dataset != "mir1k":
     return _main_multitrack(f)
+  if f.mono:
+    run_guarded(_refuse_mono)
   document = run_guarded(lambda: evaluate_command(
       f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips, gain_db=f.gain_db,
       max_clips=f.max_clips, workers=f.workers, output=f.output, authors_dir=f.authors_dir,
@@ -290,15 +319,20 @@ def main(argv):
   print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
 
 
+def _refuse_mono():
+  raise UserError("--mono applies to --dataset=musdb18hq or stems (MIR-1K clips are mono already)")
+
+
 def _main_multitrack(f):
   """main for --dataset=musdb18hq|stems (tf_drnn.evaluate_multitrack)."""
   from tf_drnn.cli_util import run_guarded
   from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
-  mir1k_only = [name for name in ("gain_db", "authors_dir", "authors_mask", "rpca_hop") if f[name].present]
+  mir1k_only = [name for name in ("gain_db", "voice_db", "authors_dir", "authors_mask", "rpca_hop")
+                if f[name].present]
   document = run_guarded(lambda: evaluate_multitrack_command(
       f.dataset, f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips,
       max_clips=f.max_clips, output=f.output, dev_clips=tuple(f.dev_clips) if f["dev_clips"].present else None,
-      progress=f.progress, mir1k_only=mir1k_only))
+      progress=f.progress, mir1k_only=mir1k_only, mono=f.mono))
   print(json.dumps({"method": document["method"], "dataset": f.dataset, "num_tracks": document["num_tracks"],
                     "museval": document["museval"], "global": document["global"]}))
   print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)

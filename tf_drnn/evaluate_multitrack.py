@@ -11,6 +11,10 @@ the sum of the non-vocal stems):
 - our G-metrics: each track scored as one window (BSS Eval v4 = v3 images on the whole track),
   NSDR = SDR(estimate) - SDR(mixture), means over tracks weighted by duration.
 
+With `mono` (`--mono`) each song's mono downmix is separated and scored instead, and its
+whole-track scores are BSS Eval v3 (`bss_eval_sources`, as for MIR-1K): the headline figure of
+produced-music results here is the mean over songs of that vocal SDR (`mean_SDR`).
+
 The MIR-1K path (:mod:`tf_drnn.evaluate`: 0 dB remixes at 16 kHz, BSS Eval v3) is unchanged.
 """
 import json
@@ -66,38 +70,63 @@ def mixture_sdr(reference, mixture):
   return float(_db(np.sum(reference ** 2), np.sum((mixture - reference) ** 2)))
 
 
-def score_track(name, mixture, vocals, accompaniment, estimates, rate, window_seconds=WINDOW_SECONDS):
+def score_track(name, mixture, vocals, accompaniment, estimates, rate, window_seconds=WINDOW_SECONDS,
+                whole_v3=False):
   """One track's row: per source, medians over windows and whole-track scores (with NSDR).
 
   All signals float [samples, channels] at `rate`; estimates = (vocals, accompaniment).
+  whole_v3: whole-track scores by BSS Eval v3 sources (mono signals; ISR is then NaN).
   """
   from tf_drnn.bss_eval_v4 import bss_eval_v4
   references = np.stack([vocals, accompaniment])
   estimated = np.stack([np.asarray(e, np.float32).reshape(references.shape[1:]) for e in estimates])
   window = int(round(window_seconds * rate))
   framewise, whole = bss_eval_v4(references, estimated, window, window, whole=True)
+  if whole_v3:
+    whole = _whole_v3(references, estimated, mixture)
   row = {"name": name, "num_samples": int(len(mixture)), "sample_rate": int(rate),
          "channels": int(mixture.shape[1]), "seconds": len(mixture) / rate}
   for i, source in enumerate(SOURCES):
     medians = {m: _median(framewise[k][i]) for k, m in enumerate(("SDR", "ISR", "SIR", "SAR"))}
     track = {m: float(whole[k][i]) for k, m in enumerate(("SDR", "ISR", "SIR", "SAR"))}
-    track["mixture_SDR"] = mixture_sdr(references[i], mixture)
+    track["mixture_SDR"] = whole[4][i] if whole_v3 else mixture_sdr(references[i], mixture)
     track["NSDR"] = track["SDR"] - track["mixture_SDR"]
     row[source] = {**{m: medians[m] for m in METRICS},
                    "windows": int(np.sum(~np.isnan(framewise[0][i]))), "track": track}
   return row
 
 
+def _whole_v3(references, estimates, mixture):
+  """(sdr, isr (NaN), sir, sar, mixture sdr), each [sources]: BSS Eval v3 sources of mono
+  signals [sources, samples, 1] over the whole track; NaN where a reference or estimate is silent."""
+  from tf_drnn import metrics
+  references, estimates = references[..., 0], estimates[..., 0]
+  nan = np.full(len(references), np.nan)
+  if metrics.unscorable(tuple(references)) or metrics.unscorable(tuple(estimates), what="estimate"):
+    return nan, nan, nan, nan, nan
+  score = metrics.score_clip("", *references, *estimates, np.asarray(mixture)[:, 0])
+  return tuple(np.asarray(v, np.float64) for v in (score.sdr, nan, score.sir, score.sar, score.mixture_sdr))
+
+
+def scored_rows(rows):
+  """The rows whose whole-track scores exist for every source (a silent or too short song has none)."""
+  return [row for row in rows if all(np.isfinite(row[source]["track"]["SDR"]) for source in SOURCES)]
+
+
 def aggregate(rows):
-  """({source: museval medians over tracks}, {source: G-metrics, duration-weighted})."""
-  weights = np.asarray([row["seconds"] for row in rows], np.float64)
-  weights = weights / weights.sum()
+  """({source: museval medians over tracks}, {source: G-metrics, duration-weighted; mean_SDR and
+  median_SDR: the mean and median over songs of whole-track SDR}), over the scored rows only."""
+  scored = scored_rows(rows)
+  weights = np.asarray([row["seconds"] for row in scored], np.float64)
+  weights = weights / weights.sum() if len(scored) else weights
   museval, global_metrics = {}, {}
   for source in SOURCES:
     museval[source] = {m: _median([row[source][m] for row in rows]) for m in METRICS}
-    mean = lambda key: float(np.dot(weights, [row[source]["track"][key] for row in rows]))  # noqa: B023
-    global_metrics[source] = {"GNSDR": mean("NSDR"), "GSIR": mean("SIR"), "GSAR": mean("SAR"),
-                              "GSDR": mean("SDR")}
+    track = {key: [row[source]["track"][key] for row in scored] for key in ("NSDR", "SIR", "SAR", "SDR")}
+    mean = {key: float(np.dot(weights, values)) if scored else float("nan") for key, values in track.items()}
+    global_metrics[source] = {"GNSDR": mean["NSDR"], "GSIR": mean["SIR"], "GSAR": mean["SAR"], "GSDR": mean["SDR"],
+                              "mean_SDR": float(np.mean(track["SDR"])) if scored else float("nan"),
+                              "median_SDR": _median(track["SDR"])}
   return museval, global_metrics
 
 
@@ -105,7 +134,7 @@ def select_songs(dataset, split, clips=(), max_clips=0):
   """The songs to score: named `clips` (any split) or a whole split; `max_clips` > 0 keeps that
   many, spread evenly over the sorted list."""
   if clips:
-    songs = {s.name: s for split_name in ("train", "test") for s in dataset.songs(split_name)}
+    songs = {s.name: s for split_name in dataset.SPLITS for s in dataset.songs(split_name)}
     unknown = [c for c in clips if c not in songs]
     if unknown:
       raise UserError(f"unknown song(s) {', '.join(map(repr, unknown))} in {dataset.root}")
@@ -116,6 +145,13 @@ def select_songs(dataset, split, clips=(), max_clips=0):
     raise UserError(f"{dataset.root}: no songs to evaluate in split {split!r}")
   from tf_drnn.scoring import spread_evenly
   return spread_evenly(selected, max_clips)
+
+
+def _model_name(model):
+  """How a --model is recorded: a file's absolute path, a bundled model's name, "bundled" for the default."""
+  if not model:
+    return "bundled"
+  return os.path.abspath(model) if os.path.exists(model) else model
 
 
 def _clean(value):
@@ -131,15 +167,17 @@ def markdown_table(document):
   lines = [f"# tf-drnn-evaluate: {document['method']} on {document['dataset']}", ""]
   what = [f"method `{document['method']}`"] + ([f"model `{document['model']}`"] if document.get("model") else [])
   lines += [", ".join(what + [f"songs: {document['selection']}"]) + ".", "",
-            f"{document['num_tracks']} songs, {document['total_seconds']:.1f} s, at their own rate and "
-            "channels. museval: BSS Eval v4, 1-s windows, median over windows, median over songs. "
-            "G-metrics: whole-song BSS Eval v4, NSDR against the song's mixture, duration-weighted means; dB.", ""]
-  lines += ["| source | SDR | SIR | SAR | ISR | GNSDR | GSIR | GSAR | GSDR |", "|---|" + "---:|" * 8]
+            f"{document['num_tracks']} songs, {document['total_seconds']:.1f} s, at their own rate"
+            + (", mono downmix" if document.get("mono") else " and channels")
+            + ". museval: BSS Eval v4, 1-s windows, median over windows, median over songs. G-metrics: whole-song "
+            + ("BSS Eval v3" if document.get("mono") else "BSS Eval v4")
+            + ", NSDR against the song's mixture, duration-weighted means; mean SDR: over songs; dB.", ""]
+  lines += ["| source | SDR | SIR | SAR | ISR | GNSDR | GSIR | GSAR | GSDR | mean SDR |", "|---|" + "---:|" * 9]
   f = lambda v: "—" if v is None else f"{v:.2f}"
   for source in SOURCES:
     m, g = document["museval"][source], document["global"][source]
     lines.append(f"| {source} | " + " | ".join(f(m[k]) for k in METRICS) + " | "
-                 + " | ".join(f(g[k]) for k in ("GNSDR", "GSIR", "GSAR", "GSDR")) + " |")
+                 + " | ".join(f(g[k]) for k in ("GNSDR", "GSIR", "GSAR", "GSDR", "mean_SDR")) + " |")
   lines += ["", "## Per song (medians over 1-s windows; NSDR of the whole song)", "",
             "| song | seconds | vocal SDR | vocal SIR | vocal SAR | vocal NSDR | accomp. SDR | accomp. NSDR |",
             "|---|" + "---:|" * 7]
@@ -153,10 +191,12 @@ def markdown_table(document):
 
 
 def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=None, split="test", clips=(),
-                                max_clips=0, output="results.json", dev_clips=None, progress=True, mir1k_only=()):
+                                max_clips=0, output="results.json", dev_clips=None, progress=True, mir1k_only=(),
+                                mono=False):
   """Everything `tf-drnn-evaluate --dataset=musdb18hq|stems` does; returns the JSON document it wrote.
 
   mir1k_only: names of MIR-1K-only flags the user gave (an error here).
+  mono: separate and score each song's mono downmix (channel mean), whole-track scores by BSS Eval v3.
   """
   from tf_drnn.data import load_dataset
   from tf_drnn.scoring import markdown_path
@@ -188,10 +228,12 @@ def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=No
   try:
     for song in songs:
       mixture, vocals, accompaniment, rate = dataset.track(song).native()
+      if mono:
+        mixture, vocals, accompaniment = (x.mean(axis=1, keepdims=True) for x in (mixture, vocals, accompaniment))
       estimates = estimate(mixture, rate, vocals, accompaniment)
       with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        rows.append(score_track(song.name, mixture, vocals, accompaniment, estimates, rate))
+        rows.append(score_track(song.name, mixture, vocals, accompaniment, estimates, rate, whole_v3=mono))
       if bar is not None:
         bar.update(1)
   finally:
@@ -199,18 +241,23 @@ def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=No
       bar.close()
   museval, global_metrics = aggregate(rows)
   document = {
-      "method": method, "model": (os.path.abspath(model) if model else "bundled") if method == "model" else None,
+      "method": method, "model": _model_name(model) if method == "model" else None,
       "dataset": dataset_name, "data_dir": os.path.abspath(data_dir), "split": None if clips else split,
       "selection": ", ".join(s.name for s in songs) if clips else f"split {split}"
                    + (f" (max_clips {max_clips})" if max_clips else ""),
-      "max_clips": max_clips, "sample_rate": "native (each song's own rate and channels)",
+      "max_clips": max_clips, "mono": bool(mono),
+      "sample_rate": "native (each song's own rate" + (", mono downmix)" if mono else " and channels)"),
       "mixing": "each song's mixture as released (mixture file, else the sum of its stems)",
       "metrics": "museval: BSS Eval v4 images (512-tap time-invariant filters), 1-s windows, median over "
-                 "windows per song, median over songs; global: G-metrics of whole-song BSS Eval v4 "
-                 "(= v3 images), NSDR = SDR(estimate) - SDR(mixture), weighted by song duration",
+                 "windows per song, median over songs; global: G-metrics of whole-song "
+                 + ("BSS Eval v3 sources" if mono else "BSS Eval v4 (= v3 images)")
+                 + ", NSDR = SDR(estimate) - SDR(mixture), weighted by song duration; mean_SDR and "
+                 "median_SDR: over songs, of whole-song SDR",
       "num_tracks": len(rows), "total_seconds": float(sum(r["seconds"] for r in rows)),
       "museval": museval, "global": global_metrics,
-      "skipped": [{"folder": folder, "problem": problem} for folder, problem in dataset.skipped],
+      "skipped": [{"folder": folder, "problem": problem} for folder, problem in dataset.skipped]
+                 + [{"folder": row["name"], "problem": "not scored: a silent or too short source or estimate"}
+                    for row in rows if row not in scored_rows(rows)],
       "tracks": rows, "elapsed_seconds": time.time() - started,
   }
   document = _clean(document)

@@ -21,10 +21,14 @@ Clip = collections.namedtuple("Clip", "name mixture vocals accompaniment")
 
 def mixtures(tracks, voice_db=0.0):
   """Yields (name, mixture, vocals, accompaniment): the paper's 0 dB mixtures, unshifted, or
-  with the voice `voice_db` dB over the accompaniment (both at unit RMS first)."""
+  with the voice `voice_db` dB over the accompaniment (both at unit RMS first); voice_db None:
+  the sources as they are mixed (a multitrack song's real mix, the sum of its stems)."""
   for track in tracks:
     vocals, accompaniment = track.sources()
-    mixture, vocals, accompaniment = unit_energy_mix(vocals, accompaniment, voice_db=voice_db)
+    if voice_db is None:
+      mixture = vocals + accompaniment
+    else:
+      mixture, vocals, accompaniment = unit_energy_mix(vocals, accompaniment, voice_db=voice_db)
     yield track.name, mixture, vocals, accompaniment
 
 
@@ -112,8 +116,8 @@ def score_estimates(estimator, tracks, gain=1.0, progress=False, workers=1, sepa
     workers: Processes for BSS Eval; 1 scores in this process, 0 picks one per CPU but one.
     separate_in_workers: Run `estimator` in the workers as well (it must be picklable and
       must not use TensorFlow); otherwise it runs here, in the calling process.
-    voice_db: Voice-to-accompaniment ratio of the mixtures, dB (:func:`mixtures`); `gain`
-      then applies to the whole mixture.
+    voice_db: Voice-to-accompaniment ratio of the mixtures, dB (:func:`mixtures`; None: as
+      mixed); `gain` then applies to the whole mixture.
 
   Returns:
     (list of ClipScore in track order, global metrics dict).
@@ -145,6 +149,8 @@ def score_estimates(estimator, tracks, gain=1.0, progress=False, workers=1, sepa
 
 
 def _score_in_pool(estimator, clips, gain, workers, separate_in_workers, bar):
+  """Scores `clips` in `workers` processes; clips that cannot be scored (metrics.unscorable) become
+  skipped ClipScores here, so the estimator (unpicklable unless `separate_in_workers`) never travels."""
   import concurrent.futures
   import multiprocessing
   # spawn, not fork: the parent may hold TensorFlow's threads, which do not survive a fork.
@@ -156,7 +162,10 @@ def _score_in_pool(estimator, clips, gain, workers, separate_in_workers, bar):
     order = []
     for clip in clips:
       order.append(clip.name)
-      if separate_in_workers or metrics.unscorable((clip.vocals, clip.accompaniment)):
+      if metrics.unscorable((clip.vocals, clip.accompaniment)):  # Skipped here: nothing to pickle.
+        _record(_estimate_and_score(None, clip, gain), results, bar)
+        continue
+      if separate_in_workers:
         future = pool.submit(_estimate_and_score, estimator, clip, gain)
       else:
         estimates = estimator(clip.name, clip.mixture * gain, clip.vocals * gain, clip.accompaniment * gain)
@@ -172,10 +181,13 @@ def _score_in_pool(estimator, clips, gain, workers, separate_in_workers, bar):
 
 def _collect(done, results, bar):
   for future in done:
-    score = future.result()
-    results[score.name] = score
-    if bar is not None:
-      bar.update(1)
+    _record(future.result(), results, bar)
+
+
+def _record(score, results, bar):
+  results[score.name] = score
+  if bar is not None:
+    bar.update(1)
 
 
 def evaluate_tracks(separate, tracks, gain=1.0, progress=False, workers=1, voice_db=0.0):
@@ -188,7 +200,7 @@ def evaluate_tracks(separate, tracks, gain=1.0, progress=False, workers=1, voice
       to check that quiet inputs separate as well as loud ones.
     progress: Show a progress bar.
     workers: Processes scoring BSS Eval (separation stays in this process).
-    voice_db: Voice-to-accompaniment ratio of the mixtures, dB (0: the paper's).
+    voice_db: Voice-to-accompaniment ratio of the mixtures, dB (0: the paper's; None: as mixed).
 
   Returns:
     (list of ClipScore, global metrics dict).

@@ -65,18 +65,19 @@ class Separator:
     Outputs have the input's shape and rate, and add up to the input; at rates above the
     model's, the band it does not see is split by `high_band` (tf_drnn.fullband). Stereo
     input is separated with a mask computed from the channel mean and applied to each channel.
+    waveform: real float or signed-integer values (integers are taken as they are, not rescaled),
+    more samples than channels, not silent; sample_rate: an integer of
+    tf_drnn.audio.MIN_SAMPLE_RATE ... MAX_SAMPLE_RATE. Anything else is a ValueError, before any work.
+    Runs in blocks of tf_drnn.audio.block_frames(channels), as separate_file does.
     """
-    from tf_drnn.audio import fit_length
+    from tf_drnn.audio import block_frames, fit_length
     from tf_drnn.fullband import FullBandRunner
-    waveform = np.asarray(waveform, np.float32)
-    if waveform.ndim not in (1, 2) or waveform.shape[0] == 0:
-      raise ValueError(f"waveform must be [samples] or [samples, channels], got shape {waveform.shape}")
-    if not np.all(np.isfinite(waveform)):
-      raise ValueError("waveform contains NaN or infinite samples")
-    _check_waveform_limits(waveform)
+    waveform = _checked_waveform(waveform, sample_rate)
     multichannel = waveform.reshape(len(waveform), -1)
-    runner = FullBandRunner(self, sample_rate, multichannel.shape[1])
-    parts = [runner.process(multichannel), runner.finish()]
+    runner = FullBandRunner(self, int(sample_rate), multichannel.shape[1])
+    step = block_frames(multichannel.shape[1])
+    parts = [runner.process(multichannel[i:i + step]) for i in range(0, len(multichannel), step)]
+    parts.append(runner.finish())
     result = {}
     for i, name in enumerate(STEMS):
       stem = fit_length(np.concatenate([part[i] for part in parts]), len(waveform))
@@ -93,6 +94,32 @@ class Separator:
     return _separate_file(self, path, output_dir, overwrite, subtype, progress)
 
 
+def _checked_waveform(waveform, sample_rate):
+  """The API's input as float32 [samples] or [samples, channels]; ValueError (one clear line) for a
+  sample rate outside tf_drnn.audio's range, a complex, bool, unsigned or non-numeric array, an
+  ambiguous or empty shape, NaN, an absurd amplitude, too many channels or silence."""
+  from tf_drnn.audio import sample_rate_problem, silence_problem
+  problem = sample_rate_problem(sample_rate)
+  if problem:
+    raise ValueError(problem)
+  array = np.asarray(waveform)
+  if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.signedinteger)):
+    raise ValueError(f"waveform has dtype {array.dtype}: pass real float samples in [-1, 1] (or signed "
+                     "integers); complex, bool and unsigned (offset) arrays are refused")
+  if array.ndim not in (1, 2) or array.shape[0] == 0 or (array.ndim == 2 and array.shape[0] <= array.shape[1]):
+    hint = " (a [channels, samples] array? pass waveform.T)" if array.ndim == 2 and array.shape[0] else ""
+    raise ValueError("waveform must be [samples] or [samples, channels] with more samples than channels, "
+                     f"got shape {array.shape}{hint}")
+  waveform = array.astype(np.float32)
+  if not np.all(np.isfinite(waveform)):
+    raise ValueError("waveform contains NaN or infinite samples")
+  _check_waveform_limits(waveform)
+  problem = silence_problem(waveform)
+  if problem:
+    raise ValueError(f"waveform: {problem}")
+  return waveform
+
+
 def _check_waveform_limits(waveform):
   """ValueError for an absurd amplitude or too many channels (tf_drnn.audio.MAX_PEAK, MAX_CHANNELS)."""
   from tf_drnn.audio import MAX_CHANNELS, MAX_PEAK
@@ -104,7 +131,8 @@ def _check_waveform_limits(waveform):
 
 def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
   import soundfile
-  from tf_drnn.audio import check_channels, check_not_silent, check_readable, read_audio, truncation_warning
+  from tf_drnn.audio import (check_channels, check_not_silent, check_readable, check_sample_rate, read_audio,
+                             truncation_warning)
 
   path = os.fspath(path)
   targets = plan_outputs([path], output_dir, overwrite, subtype)[0][1]
@@ -115,8 +143,7 @@ def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
   except Exception:
     blockwise = False
   if blockwise:
-    if info.samplerate <= 0:
-      raise AudioFileError(path, f"invalid sample rate {info.samplerate} in the header")
+    check_sample_rate(path, info.samplerate)
     check_channels(path, info.channels)
     note = truncation_warning(path, info.frames)
     if note:
@@ -127,7 +154,7 @@ def _separate_file(separator, path, output_dir, overwrite, subtype, progress):
     check_channels(path, waveform.shape[1])
     check_not_silent(path, waveform)
     info = None
-  with AtomicStemWriters(targets, info, path, subtype) as writers:
+  with AtomicStemWriters(targets, info, path, subtype, overwrite) as writers:
     if blockwise:
       _separate_blocks(separator, path, info, writers, progress)
     else:
@@ -159,7 +186,8 @@ def _read_blocks(path, frames):
 
 
 def _separate_blocks(separator, path, info, writers, progress):
-  from tf_drnn.audio import check_samples
+  """Reads, separates and writes `path` in blocks of tf_drnn.audio.block_frames(channels) (bounded memory)."""
+  from tf_drnn.audio import block_frames, check_samples
   from tf_drnn.fullband import FullBandRunner
   channels, rate, total = info.channels, info.samplerate, info.frames
   writers.open(rate, channels)
@@ -173,7 +201,7 @@ def _separate_blocks(separator, path, info, writers, progress):
     writers.write(stems)
     written += len(stems[0])
 
-  for block in _read_blocks(path, max(rate * 10, 1)):
+  for block in _read_blocks(path, block_frames(channels)):
     check_samples(path, block)
     any_sound = any_sound or bool(np.any(block))
     emit(runner.process(block))  # A model or runtime error here is ours: it propagates as it is.

@@ -23,10 +23,12 @@ def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets
   `subtype` is unknown or cannot be written in a target's format; a target is one of the inputs
   (never replaced, even with `overwrite`); two inputs would write the same target (inputs with
   the same name, e.g. a/song.wav and b/song.wav, or song.wav and song.mp3: separate them into
-  different folders); a target exists and is not a regular file; or it exists and not `overwrite`.
+  different folders); a target's name is too long for the file system; a target exists and is not
+  a regular file; or it exists and not `overwrite`. A target still free here may be taken by the
+  time it is written: AtomicStemWriters then keeps the other file (unless `overwrite`).
   """
   import soundfile
-  from tf_drnn.atomic import check_output_dir
+  from tf_drnn.atomic import check_output_dir, name_length_problem
   check_output_dir(output_dir)
   paths = [os.fspath(p) for p in paths]
   problems = []
@@ -44,6 +46,10 @@ def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets
     audio = output_paths(path, output_dir)
     targets = audio + list(extra_targets(path) if extra_targets else [])
     for target in targets:
+      too_long = name_length_problem(target)
+      if too_long:
+        problems.append(f"{target}: {too_long}; rename the input or choose a shorter --output_dir")
+        continue
       key = os.path.realpath(target)
       if key in owners:
         problems.append(f"{target}: both {owners[key]} and {path} would write it (inputs with the same name); "
@@ -76,12 +82,16 @@ def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets
 
 
 class AtomicStemWriters:
-  """Writes the stems to temporary files; both are renamed into place together, only when all is
-  written (tf_drnn.atomic.atomic_outputs). A failed write is an OutputError naming the target."""
+  """Writes the stems to temporary files; both are put in place together, only when all is
+  written (tf_drnn.atomic.atomic_outputs). A failed write is an OutputError naming the target.
 
-  def __init__(self, targets, info, source_path, subtype):
+  overwrite: replace existing targets; False: the stems appear only if both targets are still
+  free at that moment (another run may have written them meanwhile), else an OutputError.
+  """
+
+  def __init__(self, targets, info, source_path, subtype, overwrite=False):
     import contextlib
-    self.targets, self.info, self.subtype = targets, info, subtype
+    self.targets, self.info, self.subtype, self.overwrite = targets, info, subtype, overwrite
     self.files = []
     self._stack = contextlib.ExitStack()
 
@@ -110,7 +120,7 @@ class AtomicStemWriters:
     from tf_drnn.atomic import atomic_outputs
     self._stack.__enter__()
     try:
-      self.tmps = self._stack.enter_context(atomic_outputs(self.targets))
+      self.tmps = self._stack.enter_context(atomic_outputs(self.targets, self.overwrite))
     except OSError as error:
       self._stack.__exit__(None, None, None)
       raise output_error(self.targets[0], error) from None
@@ -131,6 +141,9 @@ def output_error(target, error):
   import shutil
   fatal_codes = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM)
   code = getattr(error, "errno", None)
+  if isinstance(error, FileExistsError):  # Free when planned, taken when the stems were done.
+    return OutputError(target, "already exists: written while this input was separated (another run?); "
+                       "kept, nothing written for this input (pass --overwrite to replace it)")
   if isinstance(error, OSError) and code:
     return OutputError(target, f"cannot write: {os.strerror(code)}", fatal=code in fatal_codes)
   line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]

@@ -33,7 +33,7 @@ import time
 from tf_drnn.atomic import atomic_output, write_json
 from tf_drnn.errors import UserError
 from tf_drnn.train_options import (RESTART_CHOICE, STRATEGIES, TrainOptions, check_model_dir,  # noqa: F401
-                                   check_options, checked_tracks, options_writer, require)
+                                   check_options, checked_tracks, options_writer, require, voice_db_ranges)
 
 log = logging.getLogger("tf_drnn.train")
 
@@ -50,12 +50,19 @@ def training_sources(train_tracks, speed_factors=()):
   return perturbed, sources
 
 
+def collection_indices(collections, speed_factors=()):
+  """The collection of each training source, in :func:`training_sources` order."""
+  own = [i for i, c in enumerate(collections) for _ in c.train]
+  return own * (1 + len(speed_factors))
+
+
 # --- the training loop (both backends) ------------------------------------------------------------
 
 def train(options: TrainOptions):
   """Trains a model; returns the best dev metrics (None without dev clips). Resumes from
   MODEL_DIR's state.npz when there is one."""
-  train_tracks, dev_tracks = checked_tracks(options)
+  collections = checked_tracks(options)
+  train_tracks = [t for c in collections for t in c.train]
   import keras
 
   from tf_drnn import model as model_lib
@@ -63,7 +70,8 @@ def train(options: TrainOptions):
 
   backend = _Backend(options)
   keras.utils.set_random_seed(options.seed)
-  log.info("loading %d training clips, %d dev clips", len(train_tracks), len(dev_tracks))
+  for c in collections:
+    log.info("%s (%s): loading %d training clips, %d dev clips", c.name, c.data_dir, len(c.train), len(c.dev))
   sources, statistics_sources = training_sources(train_tracks, options.speed_factors)
   with backend.scope():
     model = compiled_model(options, backend.jit_compile)
@@ -82,7 +90,8 @@ def train(options: TrainOptions):
     from tf_drnn.data.sources import statistics_magnitudes
     model_lib.ModelParts(model).features.set_statistics(statistics_magnitudes(statistics_sources))
 
-  progress = _keras_callback(TrainingProgress)(model, options, state, [_cached(t) for t in dev_tracks], backend)
+  dev_sets = [DevSet(c.name, [_cached(t) for t in c.dev], c.dev_voice_db, c.dev_score) for c in collections if c.dev]
+  progress = _keras_callback(TrainingProgress)(model, options, state, dev_sets, backend)
   if options.init_model and not resumed:
     progress.score_starting_model()
   if state.step < options.train_steps:
@@ -90,8 +99,10 @@ def train(options: TrainOptions):
     batches = pipeline.batches(
         sources, options.batch_size, options.sequence_length, options.circular_shift,
         seed=options.seed + state.step, random_shift=options.random_shift,
-        remix_probability=options.remix_probability, voice_db_range=tuple(options.voice_db_range),
-        config=config)
+        remix_probability=options.remix_probability,
+        voice_db_range=voice_db_ranges(options.voice_db_range, len(collections)),
+        config=config, collections=collection_indices(collections, options.speed_factors),
+        weights=tuple(options.dataset_weights))
     teacher = load_teacher(options, model)
     epochs = -(-(options.train_steps - state.step) // options.eval_every)
     model.fit(backend.dataset(batches, options, config.num_bins, teacher), epochs=epochs,
@@ -154,14 +165,39 @@ def _keras_callback(cls):
   return type(cls.__name__, (cls, keras.callbacks.Callback), {})
 
 
+@dataclasses.dataclass
+class DevSet:
+  """A collection's dev clips and how they are scored (see :class:`tf_drnn.train_options.Collection`)."""
+  name: str
+  tracks: list
+  voice_db: object  # 0.0: the paper's 0 dB remix; None: as mixed
+  score: str  # the vocal global metric that ranks models
+
+
+def dev_result(results):
+  """{"score": mean over collections of each one's vocal dev score, "metric": {name: its metric},
+  "collections": {name: global metrics}} from {name: (global metrics, metric name)}."""
+  scores = [metrics["vocals"][key] for metrics, key in results.values()]
+  return {"score": float(sum(scores) / len(scores)),
+          "metric": {name: key for name, (_, key) in results.items()},
+          "collections": {name: metrics for name, (metrics, _) in results.items()}}
+
+
+def describe_dev(result):
+  """One line: the dev score and each collection's part of it."""
+  parts = [f"{name} vocal {key} {result['collections'][name]['vocals'][key]:.2f} dB"
+           for name, key in result["metric"].items()]
+  return f"dev score {result['score']:.2f} dB ({'; '.join(parts)})"
+
+
 class TrainingProgress:
   """The Keras callback of a run: counts steps, stops at --train_steps or --max_seconds, stops on a
   non-finite loss, and every --eval_every steps (each Keras epoch) scores the dev clips, keeps the
   best model and saves the state. Only the chief writes files."""
 
-  def __init__(self, model, options, state, dev_tracks, backend):
+  def __init__(self, model, options, state, dev_sets, backend):
     super().__init__()
-    self.trained_model, self.options, self.state, self.dev_tracks = model, options, state, dev_tracks
+    self.trained_model, self.options, self.state, self.dev_sets = model, options, state, dev_sets
     self.backend = backend
     self.best_result = None
     self.started = time.time()
@@ -188,11 +224,11 @@ class TrainingProgress:
     result = self.evaluate_dev()
     step = self.state.step
     if result is not None:
-      score = result["vocals"]["GNSDR"]
+      score = result["score"]
       if logs is not None:
-        logs["dev_vocals_GNSDR"] = score
-      log.info("step %d: dev vocal GNSDR %.2f dB (best %.2f dB)", step, score, self.state.best_dev)
-      print(f"step {step}: dev vocal GNSDR {score:.2f} dB", flush=True)
+        logs["dev_score"] = score
+      log.info("step %d: %s (best %.2f dB)", step, describe_dev(result), self.state.best_dev)
+      print(f"step {step}: {describe_dev(result)}", flush=True)
     else:
       score = float(step)  # No dev clips: the last model is kept.
     if score > self.state.best_dev or not os.path.exists(os.path.join(self.options.model_dir, "model.keras")):
@@ -202,12 +238,19 @@ class TrainingProgress:
     self.save()
 
   def evaluate_dev(self):
-    if not self.dev_tracks:
+    """The dev result (:func:`dev_result`) of the model now, or None without dev clips."""
+    if not self.dev_sets:
       return None
     from tf_drnn.scoring import evaluate_tracks
     from tf_drnn.models import offline_estimates
-    _, result = evaluate_tracks(lambda mixture: offline_estimates(self.trained_model, mixture), self.dev_tracks)
-    return result
+    results = {}
+    for dev in self.dev_sets:
+      scores, metrics = evaluate_tracks(lambda mixture: offline_estimates(self.trained_model, mixture), dev.tracks,
+                                        voice_db=dev.voice_db)
+      for skipped in (s for s in scores if s.skipped):
+        log.warning("%s dev clip %s not scored: %s", dev.name, skipped.name, skipped.skipped)
+      results[dev.name] = (metrics, dev.score)
+    return dev_result(results)
 
   def keep_best(self, step, result):
     """Writes model.keras and best.json: the model of `step` is the best so far."""
@@ -233,8 +276,8 @@ class TrainingProgress:
     result = self.evaluate_dev()
     if result is None:
       return
-    self.state.best_dev = result["vocals"]["GNSDR"]
-    print(f"step 0 ({self.options.init_model}): dev vocal GNSDR {self.state.best_dev:.2f} dB", flush=True)
+    self.state.best_dev = result["score"]
+    print(f"step 0 ({self.options.init_model}): {describe_dev(result)}", flush=True)
     self.best_result = result
     self.keep_best(0, result)
     self.save()
@@ -242,7 +285,7 @@ class TrainingProgress:
   def finish(self):
     log.info("trained steps %d..%d in %.0f s", self.session_start_step, self.state.step,
              time.time() - self.started)
-    if self.best_result is None and self.dev_tracks and os.path.exists(
+    if self.best_result is None and self.dev_sets and os.path.exists(
         os.path.join(self.options.model_dir, "best.json")):
       with open(os.path.join(self.options.model_dir, "best.json")) as f:
         self.best_result = json.load(f).get("dev")
@@ -278,6 +321,8 @@ class TrainingState:
           self.step, self.seconds_before = int(saved["step"]), float(saved["seconds"])
           self.best_dev = float(saved["best_dev"])
         self._saved_step = self.step if path == self.path else None
+        if path != self.path:  # The model.keras on disk may be better than that older state knew.
+          self.best_dev = max(self.best_dev, kept_score(os.path.dirname(path)))
         return True
       except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
@@ -299,6 +344,18 @@ class TrainingState:
     with atomic_output(self.path) as tmp, open(tmp, "wb") as f:
       np.savez(f, step=self.step, seconds=seconds, best_dev=self.best_dev, **arrays)
     self._saved_step = self.step
+
+
+def kept_score(model_dir):
+  """The dev score of the model.keras kept in model_dir (its best.json), or -inf without one."""
+  try:
+    with open(os.path.join(model_dir, "best.json")) as f:
+      dev = json.load(f).get("dev") or {}
+    if not os.path.exists(os.path.join(model_dir, "model.keras")):
+      return -math.inf
+    return float(dev["score"]) if "score" in dev else -math.inf
+  except (OSError, ValueError, KeyError, TypeError):
+    return -math.inf
 
 
 class _Backend:
@@ -446,9 +503,15 @@ def define_flags():
   from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS
   from tf_drnn.data import DATASETS
   defaults = TrainOptions(data_dir="", model_dir="")
-  flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/).")
+  flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/); with several "
+                      "--dataset collections, one folder each, comma-separated, in the same order.")
   flags.DEFINE_string("model_dir", None, "Where the model, its state (to resume) and logs go.")
-  flags.DEFINE_enum("dataset", defaults.dataset, list(DATASETS), "Dataset layout.")
+  flags.DEFINE_string("dataset", defaults.dataset, f"Dataset layout ({', '.join(DATASETS)}), or several "
+                      "comma-separated (e.g. mir1k,stems): examples are drawn from each, per --dataset_weights.")
+  flags.DEFINE_list("dataset_weights", [], "Relative chance of each --dataset collection, e.g. 0.5,0.5 "
+                    "(default: in proportion to their training examples).")
+  flags.DEFINE_enum("stem_channels", defaults.stem_channels, ["mean", "each"],
+                    "Multitrack songs train on their channel mean, or also on each channel alone (each).")
   flags.DEFINE_list("dev_clips", list(defaults.dev_clips),
                     "Training-singer clips (or song prefixes such as amy_9) held out as the dev set.")
   flags.DEFINE_enum("architecture", defaults.architecture, ARCHITECTURES,
@@ -475,7 +538,8 @@ def define_flags():
                      "Chance of pairing a voice with another training clip's accompaniment.")
   flags.DEFINE_list("voice_db_range", list(defaults.voice_db_range),
                     "LO,HI: mix each training example with the voice a uniformly drawn LO..HI dB over "
-                    "the accompaniment (e.g. -10,5); empty: 0 dB, as in the paper.")
+                    "the accompaniment (e.g. -10,5); empty: 0 dB, as in the paper. With several "
+                    "collections, one LO,HI for all or one per collection (e.g. 0,0,-14,3).")
   flags.DEFINE_list("speed_factors", list(defaults.speed_factors),
                     "Also train on every clip played this many times faster (pitch and tempo), "
                     "e.g. 0.89,0.94,1.06,1.12 for +-1 and +-2 semitones.")
@@ -519,8 +583,14 @@ def options_from_flags():
   kwargs = {name: values[name].value for name in fields}
   kwargs["dev_clips"] = tuple(kwargs["dev_clips"])
   kwargs["speed_factors"] = tuple(float(f) for f in kwargs["speed_factors"])
-  from tf_drnn.data.sources import voice_db_range_from
-  kwargs["voice_db_range"] = voice_db_range_from(kwargs["voice_db_range"])  # UserError if malformed
+  try:
+    kwargs["voice_db_range"] = tuple(float(v) for v in kwargs["voice_db_range"])
+  except ValueError:
+    kwargs["voice_db_range"] = tuple(kwargs["voice_db_range"])  # check_options names the problem
+  try:
+    kwargs["dataset_weights"] = tuple(float(w) for w in kwargs["dataset_weights"])
+  except ValueError:
+    raise UserError(f"--dataset_weights={','.join(kwargs['dataset_weights'])}: expected numbers") from None
   return TrainOptions(**kwargs)
 
 

@@ -11,14 +11,13 @@ import numbers
 import os
 
 from tf_drnn.atomic import nearest_existing, write_json
-from tf_drnn.data import load_dataset
+from tf_drnn.data import load_collections
 from tf_drnn.errors import UserError
 
 log = logging.getLogger("tf_drnn.train")
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 _MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format")
-log = logging.getLogger("tf_drnn.train")
 
 
 @dataclasses.dataclass
@@ -26,7 +25,9 @@ class TrainOptions:
   """Everything a training run depends on (the absl flags map one to one onto these)."""
   data_dir: str
   model_dir: str
-  dataset: str = "mir1k"
+  dataset: str = "mir1k"  # a layout of tf_drnn.data.DATASETS, or several, comma-separated
+  dataset_weights: tuple = ()  # one relative chance per collection; (): by examples per pass
+  stem_channels: str = "mean"  # multitrack songs: "mean" of their channels, or "each" channel as well
   dev_clips: tuple = ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09")
   architecture: str = "drnn2"
   context: int = 3
@@ -44,7 +45,7 @@ class TrainOptions:
   circular_shift: int = 10000
   random_shift: bool = False
   remix_probability: float = 0.0
-  voice_db_range: tuple = ()  # (lo, hi) dB: per-example voice-to-accompaniment ratio; (): 0 dB
+  voice_db_range: tuple = ()  # (lo, hi) dB, or one (lo, hi) per collection: per-example ratio; (): 0 dB
   teacher_model: str = ""  # distillation: a trained model whose estimates are also targets
   teacher_weight: float = 0.5  # targets = (1 - w) sources + w teacher estimates
   speed_factors: tuple = ()
@@ -58,22 +59,53 @@ class TrainOptions:
   scan_unroll: int = 0  # > 0: recurrences run as a scan of this many steps per iteration
 
 
+@dataclasses.dataclass
+class Collection:
+  """One training collection: its reader's name, tracks, chance and dev scoring."""
+  name: str
+  data_dir: str
+  train: list
+  dev: list
+  voice_db_range: tuple  # (lo, hi) dB or (): 0 dB
+  dev_voice_db: object  # dev mixtures: voice dB over the accompaniment, or None: as mixed
+  dev_score: str  # the vocal global metric that ranks models on this collection's dev split
+
+
 def checked_tracks(options):
-  """(train tracks, dev tracks) of the options' dataset, after the checks training makes
+  """The options' training collections (:class:`Collection`), after the checks training makes
   (possible option values, clips found, a model_dir it may train in: see :func:`check_model_dir`).
   Nothing is written but the model_dir itself (and, with --restart, the earlier run's files are
   removed)."""
   check_options(options)
-  dataset = load_dataset(options.dataset, options.data_dir, options.dev_clips)
-  train_tracks, dev_tracks = dataset.tracks("train"), dataset.tracks("dev")
-  if not train_tracks:
-    raise UserError(f"{options.data_dir}: no training clips found")
+  readers = load_collections(options.dataset, options.data_dir, options.dev_clips, options.stem_channels)
+  ranges = voice_db_ranges(options.voice_db_range, len(readers))
+  collections = []
+  for (name, reader), data_dir, voice_range in zip(readers, _names(options.data_dir), ranges):
+    train_tracks = reader.tracks("train")
+    if not train_tracks:
+      raise UserError(f"{data_dir}: no training clips found")
+    collections.append(Collection(name, data_dir, train_tracks, reader.tracks("dev"), voice_range,
+                                  reader.DEV_VOICE_DB, reader.DEV_SCORE))
   try:
     os.makedirs(options.model_dir, exist_ok=True)
   except OSError as error:
     raise UserError(f"--model_dir={options.model_dir}: cannot create it ({error.strerror})") from None
   check_model_dir(options)
-  return train_tracks, dev_tracks
+  return collections
+
+
+def _names(value):
+  return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
+
+
+def voice_db_ranges(values, count):
+  """[(lo, hi) or ()] * count from --voice_db_range: empty, one LO,HI for every collection, or
+  one LO,HI per collection (in --dataset order); a UserError otherwise."""
+  from tf_drnn.data.sources import voice_db_range_from
+  values = list(values or ())
+  if len(values) == 2 * count and count > 1:
+    return [voice_db_range_from(values[2 * i:2 * i + 2]) for i in range(count)]
+  return [voice_db_range_from(values)] * count
 
 
 def require(flag, value, ok, requirement):
@@ -103,6 +135,16 @@ def check_options(options):
           "is a file, not a folder")
   parent = nearest_existing(os.path.dirname(os.path.abspath(o.model_dir)))
   require("model_dir", o.model_dir, os.path.isdir(parent), f"{parent} is a file, not a folder")
+  from tf_drnn.data import DATASETS
+  datasets = _names(o.dataset)
+  require("dataset", o.dataset, bool(datasets) and all(d in DATASETS for d in datasets),
+          f"choose one or more (comma-separated) of {', '.join(DATASETS)}")
+  require("data_dir", o.data_dir, len(_names(o.data_dir)) == len(datasets),
+          f"give one folder per --dataset collection ({len(datasets)}), comma-separated, in the same order")
+  require("dataset_weights", o.dataset_weights, not o.dataset_weights or (
+      len(o.dataset_weights) == len(datasets) and all(_is_number(w) and w >= 0 for w in o.dataset_weights)
+      and sum(o.dataset_weights) > 0), f"give one number of at least 0 per collection ({len(datasets)}), not all 0")
+  require("stem_channels", o.stem_channels, o.stem_channels in ("mean", "each"), "choose one of mean, each")
   for flag, names in (("architecture", ARCHITECTURES), ("output_format", OUTPUT_FORMATS), ("loss", LOSSES),
                       ("strategy", STRATEGIES)):
     require(flag, getattr(o, flag), getattr(o, flag) in names, f"choose one of {', '.join(names)}")
@@ -132,8 +174,7 @@ def check_options(options):
   require("speed_factors", o.speed_factors, all(_is_number(f) and f > 0 for f in o.speed_factors),
           "speed factors must be positive numbers")
   require("seed", o.seed, _is_int(o.seed) and 0 <= o.seed < 2 ** 31, "must be a whole number in [0, 2^31)")
-  from tf_drnn.data.sources import voice_db_range_from
-  voice_db_range_from(o.voice_db_range)  # LO <= HI, both finite: one error line otherwise.
+  voice_db_ranges(o.voice_db_range, len(datasets))  # LO <= HI, both finite: one error line otherwise.
   if o.restart and o.init_model:
     inside = os.path.realpath(o.init_model)
     inside = os.path.dirname(inside) if inside.endswith(".keras") else inside

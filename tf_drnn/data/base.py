@@ -32,6 +32,8 @@ class SeparationDataset:
   """Interface: named splits of tracks with vocals and accompaniment."""
 
   SPLITS = ("train", "dev", "test")
+  DEV_VOICE_DB = 0.0  # Dev mixtures: voice this many dB over the accompaniment; None: as mixed.
+  DEV_SCORE = "GNSDR"  # The vocal dev metric (a key of scoring's global metrics) that ranks models.
 
   def tracks(self, split) -> List[Track]:
     raise NotImplementedError

@@ -32,6 +32,9 @@ class MIR1K(SeparationDataset):
     sample_rate: Expected rate of the files (MIR-1K is 16 kHz).
   """
 
+  DEV_VOICE_DB = 0.0  # Dev clips are scored on the paper's 0 dB remixes.
+  DEV_SCORE = "GNSDR"  # The vocal dev metric that ranks models (the paper's).
+
   def __init__(self, root, dev_clips=DEFAULT_DEV_CLIPS, sample_rate=DEFAULT_AUDIO_CONFIG.sample_rate):
     root = os.fspath(root)
     if not os.path.isdir(root):
@@ -42,8 +45,12 @@ class MIR1K(SeparationDataset):
       raise UserError(f"{root}: no MIR-1K clips (<singer>_<song>_<part>.wav) found")
     self.wav_dir = wav_dir
     self.sample_rate = sample_rate
-    self.dev_clips = tuple(dev_clips)
+    self.dev_clips = tuple(DEFAULT_DEV_CLIPS if dev_clips is None else dev_clips)
     self._names = [os.path.splitext(n)[0] for n in names]
+
+  def holds_clip(self, name):
+    """Whether `name` is one of the training singers' clips or songs (a --dev_clips entry)."""
+    return any(n == name or n.startswith(name + "_") for n in self._names)
 
   def _is_dev(self, name):
     return any(name == d or name.startswith(d + "_") for d in self.dev_clips)

@@ -15,8 +15,9 @@ Bad collections (one line each on stderr, nothing lost):
   songs without a vocals stem, without accompaniment stems (MUSDB18-HQ: a missing
   drums/bass/other.wav), with stems of different sample rates, lengths or channel counts
   (a mono stem is spread over all channels; a `mixture` not matching its stems counts too),
-  with a silent vocal stem or a silent accompaniment (peak below -80 dBFS), and with a stem
-  that cannot be read (missing, empty, corrupt or unsupported: the file and the problem are named).
+  with a silent vocal stem or a silent accompaniment (peak below -80 dBFS), with a stem holding
+  a NaN, infinite or absurd sample, and with a stem that cannot be read (missing, empty,
+  corrupt or unsupported: the file and the problem are named).
 - the reader stops with `error: ...` when the collection itself is unusable: DATA_DIR missing,
   no song folders at all, a MUSDB18-HQ folder without train/ and test/, --dev_clips naming a song
   that is not among the training songs, or a file that fails while training reads it.
@@ -119,15 +120,21 @@ def _info(path):
     return rate, data.shape[1], len(data)
 
 
-def _is_silent(path):
-  """True when every sample of the file is below SILENCE_PEAK (reads only up to the first loud block)."""
+def _stem_peak(path):
+  """The largest |sample| of a stem, after checking every sample: AudioFileError for NaN, infinite
+  or absurd (|x| > MAX_PEAK) samples, which would poison a whole evaluation or training run."""
   import soundfile
+  from tf_drnn.audio import check_samples
   try:
-    blocks = soundfile.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True)
-    return not any(np.max(np.abs(block)) >= SILENCE_PEAK for block in blocks)
+    blocks = list(soundfile.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True))
   except Exception:  # Not for libsndfile: decode it whole (read_audio names the problem if it fails).
     from tf_drnn.audio import read_audio
-    return float(np.max(np.abs(read_audio(path)[0]))) < SILENCE_PEAK
+    blocks = [read_audio(path)[0]]
+  peak = 0.0
+  for block in blocks:
+    check_samples(path, block)
+    peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
+  return peak
 
 
 class StemsFolders(SeparationDataset):
@@ -142,10 +149,13 @@ class StemsFolders(SeparationDataset):
   Args:
     root: DATA_DIR.
     dev_clips: Names of training songs held out as the dev split (default: DEFAULT_DEV).
-    channel: Training reads this channel (None: the mean of all channels).
+    channel: Training reads this channel (None: the mean of all channels; "each": the mean, then
+      every channel alone, as separate training tracks).
   """
 
-  DEFAULT_DEV = ()
+  DEFAULT_DEV = MUSDB_VALIDATION  # musdb's validation songs, those present among the training songs.
+  DEV_VOICE_DB = None  # Dev songs are scored as they are mixed (the sum of their stems), not remixed.
+  DEV_SCORE = "GSDR"  # The vocal dev metric that ranks models: SDR of the real mix, mean over songs.
   REQUIRED_ACCOMPANIMENT = None  # Stem names that must all be present (then the only ones used).
   layout = "stems folder"
 
@@ -175,9 +185,7 @@ class StemsFolders(SeparationDataset):
     if split not in self.SPLITS:
       raise ValueError(f"unknown split {split!r}: choose one of {', '.join(self.SPLITS)}")
     folder = self.split_dirs["train" if split == "dev" else split]
-    if folder not in self._songs:
-      self._songs[folder] = self._scan(folder)
-    songs = self._songs[folder]
+    songs = self._songs_of(folder)
     if split == "test" and self.split_dirs["test"] != self.split_dirs["train"]:
       return songs
     names = {s.name for s in songs}
@@ -190,14 +198,28 @@ class StemsFolders(SeparationDataset):
       return songs
     return [s for s in songs if (s.name in self.dev_clips) == (split == "dev")]
 
+  def _songs_of(self, folder):
+    if folder not in self._songs:
+      self._songs[folder] = self._scan(folder)
+    return self._songs[folder]
+
   def clip_names(self, split):
     return [s.name for s in self.songs(split)]
 
+  def holds_clip(self, name):
+    """Whether `name` is one of the training songs (a --dev_clips entry)."""
+    return name in {s.name for s in self._songs_of(self.split_dirs["train"])}
+
   def tracks(self, split):
+    if self.channel == "each" and split == "train":
+      return [SongTrack(f"{song.name} [{label}]", lambda song=song, c=c: read_training(song, channel=c), song)
+              for song in self.songs(split) for label, c in [("mean", None)] + [
+                  (f"channel {c}", c) for c in range(song.channels if song.channels > 1 else 0)]]
     return [self.track(song) for song in self.songs(split)]
 
   def track(self, song):
-    return SongTrack(song.name, lambda song=song: read_training(song, channel=self.channel), song)
+    channel = None if self.channel == "each" else self.channel
+    return SongTrack(song.name, lambda song=song: read_training(song, channel=channel), song)
 
   def _scan(self, folder):
     if not os.path.isdir(folder):
@@ -256,9 +278,10 @@ class StemsFolders(SeparationDataset):
     channels = {i[1] for i in infos.values()}
     if len(channels - {1}) > 1:
       raise UserError(f"{folder}: stems with different channel counts ({describe(1, ' ch')})")
-    if _is_silent(vocals):
+    peaks = {path: _stem_peak(path) for path in paths}
+    if peaks[vocals] < SILENCE_PEAK:
       raise UserError(f"{folder}: silent vocal stem {os.path.basename(vocals)} (peak below -80 dBFS)")
-    if all(_is_silent(p) for p in accompaniment):
+    if all(peaks[p] < SILENCE_PEAK for p in accompaniment):
       raise UserError(f"{folder}: silent accompaniment (every stem's peak is below -80 dBFS)")
     rate, _, samples = infos[vocals]
     return Song(name, folder, vocals, tuple(accompaniment), mixture, rate, max(channels), samples)

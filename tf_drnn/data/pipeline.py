@@ -47,7 +47,8 @@ def example_sequences(signals, sequence_length, config=DEFAULT_AUDIO_CONFIG):
 
 
 def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, random_shift=False,
-            remix_probability=0.0, voice_db_range=(), shuffle_buffer=256, config=DEFAULT_AUDIO_CONFIG):
+            remix_probability=0.0, voice_db_range=(), shuffle_buffer=256, config=DEFAULT_AUDIO_CONFIG,
+            collections=None, weights=()):
   """Endless generator of (mixture [B, L, bins], targets [B, L, 2 (vocals, accompaniment), bins]),
   float32 magnitudes.
 
@@ -59,30 +60,68 @@ def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, 
     random_shift: Roll the accompaniment by a uniformly random offset instead of the grid
       0, step, 2 step, ... (the same number of examples per pass).
     remix_probability: Chance that an example pairs the voice with the accompaniment of another
-      training clip (drawn uniformly, rolled at random when `random_shift`).
+      training clip of its collection (drawn uniformly, rolled at random when `random_shift`).
     voice_db_range: (lo, hi) dB: each example's voice-to-accompaniment ratio drawn uniformly from
-      it (`sources.voice_gain`); (): 0 dB, as in the paper.
+      it (`sources.voice_gain`); (): 0 dB, as in the paper. Or one such range per collection.
     shuffle_buffer: Sequences shuffled together across examples.
+    collections: The collection index of each source (None: one collection). Training on several
+      collections draws each example's collection with probability `weights` (default: in
+      proportion to their examples per pass), then the next (clip, shift) pair of that collection's
+      own shuffled pass; remix partners come from the same collection.
+    weights: Relative chance of each collection.
   """
   rng = np.random.default_rng(seed)
   lengths = [len(v) for v, _ in sources]
+  collections = np.zeros(len(sources), np.int64) if collections is None else np.asarray(collections, np.int64)
+  count = int(collections.max()) + 1 if len(collections) else 1
+  ranges = _per_collection_ranges(voice_db_range, count)
+  members = [np.flatnonzero(collections == c) for c in range(count)]
   pairs = shift_pairs(lengths, circular_shift)
   per_pass = sum(-(-spectral.num_frames(lengths[i], config) // sequence_length) for i, _ in pairs)
   buffer_size = max(batch_size, min(shuffle_buffer, per_pass))
   buffer = []
+  for collection, (index, shift), draws in _example_draws(rng, pairs, collections, count, weights):
+    own = members[collection]
+    partner = int(own[min(int(draws[1] * len(own)), len(own) - 1)]) if draws[0] < remix_probability else index
+    if random_shift:
+      shift = int(draws[2] * len(sources[partner][1]))
+    gain = voice_gain(draws[3], ranges[collection]) if ranges[collection] else None
+    buffer.extend(example_sequences(mix_example(sources, index, shift, partner, gain), sequence_length, config))
+    while len(buffer) >= buffer_size:
+      batch = []
+      for _ in range(batch_size):  # Draw without replacement: swap a random element to the end.
+        i = rng.integers(len(buffer))
+        buffer[i], buffer[-1] = buffer[-1], buffer[i]
+        batch.append(buffer.pop())
+      batch = np.stack(batch)  # [B, L, 3, bins]
+      yield batch[:, :, 0], batch[:, :, 1:]
+
+
+def _per_collection_ranges(voice_db_range, count):
+  """[(lo, hi) or ()] * count from one range for all collections or one per collection."""
+  ranges = tuple(voice_db_range or ())
+  if ranges and not isinstance(ranges[0], (tuple, list)):
+    ranges = (ranges,) * count
+  ranges = ranges or ((),) * count
+  if len(ranges) != count:
+    raise ValueError(f"{len(ranges)} voice level ranges for {count} collections")
+  return [tuple(r) for r in ranges]
+
+
+def _example_draws(rng, pairs, collections, count, weights):
+  """Endless (collection, (clip index, shift), 4 uniform draws): each collection's pairs in a new
+  random order each of its passes. One collection: its passes back to back, as the paper trains."""
+  if count == 1:
+    while True:
+      for pair in pairs[rng.permutation(len(pairs))]:
+        yield 0, pair, rng.uniform(size=4)
+  own = [pairs[collections[pairs[:, 0]] == c] for c in range(count)]
+  weights = np.asarray(weights if len(weights) else [len(o) for o in own], np.float64)
+  cumulative = np.cumsum(weights / weights.sum())
+  queues = [[] for _ in range(count)]
   while True:
-    for index, shift in pairs[rng.permutation(len(pairs))]:
-      draws = rng.uniform(size=4)
-      partner = min(int(draws[1] * len(sources)), len(sources) - 1) if draws[0] < remix_probability else index
-      if random_shift:
-        shift = int(draws[2] * len(sources[partner][1]))
-      gain = voice_gain(draws[3], voice_db_range) if voice_db_range else None
-      buffer.extend(example_sequences(mix_example(sources, index, shift, partner, gain), sequence_length, config))
-      while len(buffer) >= buffer_size:
-        batch = []
-        for _ in range(batch_size):  # Draw without replacement: swap a random element to the end.
-          i = rng.integers(len(buffer))
-          buffer[i], buffer[-1] = buffer[-1], buffer[i]
-          batch.append(buffer.pop())
-        batch = np.stack(batch)  # [B, L, 3, bins]
-        yield batch[:, :, 0], batch[:, :, 1:]
+    draws = rng.uniform(size=5)
+    collection = min(int(np.searchsorted(cumulative, draws[4], side="right")), count - 1)
+    if not queues[collection]:
+      queues[collection] = list(own[collection][rng.permutation(len(own[collection]))])
+    yield collection, queues[collection].pop(), draws[:4]
