@@ -40,6 +40,7 @@ import numpy as np
 
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.errors import UserError
+from tf_drnn.litert import sidecar_path  # noqa: F401  (FILE.tflite -> FILE.json; used here and by the tests)
 from tf_drnn.models import BUNDLED_MODEL, load_model, resolve_model_path  # noqa: F401  (re-exported)
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
@@ -52,11 +53,6 @@ FORMAT = "tf_drnn.streaming/1"
 def default_model_path():
   """Path of the bundled model, tf_drnn/pretrained/drnn2.keras (it may not exist yet)."""
   return pathlib.Path(BUNDLED_MODEL)
-
-
-def sidecar_path(output_path):
-  """FILE.tflite -> FILE.json."""
-  return os.path.splitext(os.fspath(output_path))[0] + ".json"
 
 
 # --- the two streaming signatures ---------------------------------------------------------------

@@ -97,7 +97,7 @@ def test_variant_roofline_uses_the_measured_litert_rates():
 
 
 def test_litert_matmul_probe_is_an_int8_matmul(tmp_path):
-  from tf_drnn_export.litert import make_interpreter
+  from tf_drnn.litert import make_interpreter
   path = str(tmp_path / "probe.tflite")
   macs = roofline.matmul_tflite(path, "int8", rows=8, size=64)
   assert macs == 8 * 64 * 64
@@ -167,7 +167,7 @@ def test_latency_and_quality_streaming_on_a_tiny_file(tiny_tflite):
     assert entry["calls"] == 5 and entry["p50_ms"] > 0
     assert len(samples[(signature, "1t_xnnpack")]) == 5
   assert "invoke_only" in summary["separate_frame"]["1t_xnnpack"]
-  from tf_drnn_export.litert import tflite_separate_fn
+  from tf_drnn.litert import tflite_separate_fn
   separate = tflite_separate_fn(path)
   mixture = np.random.default_rng(0).standard_normal(3000).astype(np.float32) * 0.1
   vocals, accompaniment = separate(mixture)

@@ -423,3 +423,18 @@ def test_training_on_two_collections_keeps_the_best_mean_dev_score(stems_dir, tm
   assert result["score"] == pytest.approx(np.mean(parts)) and np.isfinite(parts).all()
   best = json.load(open(tmp_path / "run" / "best.json"))
   assert best["dev"]["score"] == pytest.approx(result["score"])
+
+
+def test_training_says_where_it_looked_and_warns_without_dev_songs(tmp_path, caplog):
+  from tf_drnn.train_options import checked_tracks
+  from tf_drnn.train import TrainOptions
+  write_song(str(tmp_path / "only_test" / "test" / "Song"), {"vocals": stereo_stems(0)["vocals"],
+                                                             "band": stereo_stems(0)["other"]})
+  options = lambda data_dir: TrainOptions(data_dir=data_dir, model_dir=str(tmp_path / "run"), dataset="stems")  # noqa: E731
+  with pytest.raises(UserError, match=r"no training clips found \(looked in .*only_test/train\)"):
+    checked_tracks(options(str(tmp_path / "only_test")))
+  write_song(str(tmp_path / "flat" / "Song"), {"vocals": stereo_stems(0)["vocals"], "band": stereo_stems(0)["other"]})
+  with caplog.at_level("WARNING", logger="tf_drnn.train"):
+    collections = checked_tracks(options(str(tmp_path / "flat")))
+  assert [t.name for t in collections[0].train] == ["Song"] and collections[0].dev == []
+  assert "stems (" in caplog.text and "no dev clips: nothing ranks the models on it" in caplog.text

@@ -81,7 +81,7 @@ def make_estimator(method, model_path=None, authors_dir=None, authors_mask="soft
   if method == "model":
     return BlindEstimator(model_separate_fn(model_path)), False
   if method == "tflite":
-    from tf_drnn_export.litert import tflite_separate_fn
+    from tf_drnn.litert import tflite_separate_fn
     return BlindEstimator(tflite_separate_fn(model_path)), False
   if method == "mixture":
     return BlindEstimator(baselines.mixture_separator), True

@@ -17,8 +17,10 @@ class Separator:
   """Separates vocals from accompaniment with a trained DRNN.
 
   Args:
-    model: None (the bundled pretrained model), a .keras path, a training model_dir, or a
-      Keras model from :func:`tf_drnn.model.build_model`.
+    model: None (the bundled pretrained model), a .keras path, a training model_dir, a Keras
+      model from :func:`tf_drnn.model.build_model`, or a .tflite file from tf-drnn-export (run
+      under LiteRT, frame by frame through its `separate_frame` signature; its sidecar FILE.json
+      beside it gives the audio settings).
     binary_mask: Use a binary instead of the soft time-frequency mask.
     block_frames: STFT hops processed per model call (memory vs. call overhead).
     config: None (the AudioConfig saved with the model), or one that must equal it.
@@ -29,13 +31,7 @@ class Separator:
 
   def __init__(self, model=None, binary_mask=False, block_frames=512, config=None, high_band=None):
     from tf_drnn import fullband
-    from tf_drnn.cli_util import import_tensorflow_quietly, quiet_tensorflow
-    from tf_drnn.models import load_model
-    quiet_tensorflow()  # TensorFlow's native start-up lines (CUDA probes) are no news to a user.
-    import_tensorflow_quietly()
-    self.model = load_model(model)
-    from tf_drnn.model import audio_config
-    self.config = audio_config(self.model)
+    self.model, self.config = _load(model)
     if config is not None and config != self.config:
       raise ValueError(f"config {config} differs from the model's own {self.config} (saved with it)")
     self.binary_mask = binary_mask
@@ -48,6 +44,10 @@ class Separator:
 
     with_masks: the step is PcmStream.separate_with_masks (also returns the masks).
     """
+    if (channels, with_masks) not in self._streams and isinstance(self.model, str):  # a .tflite file
+      from tf_drnn.litert import LiteRTPcmStream
+      stream = LiteRTPcmStream(self.model, channels, self.binary_mask)
+      self._streams[channels, with_masks] = (stream, stream if with_masks else lambda *a: stream(*a)[:3])
     if (channels, with_masks) not in self._streams:
       import tensorflow as tf
       from tf_drnn.streaming import PcmStream
@@ -92,6 +92,26 @@ class Separator:
     Returns the two output paths.
     """
     return _separate_file(self, path, output_dir, overwrite, subtype, progress)
+
+
+def _load(model):
+  """(model, AudioConfig): a Keras model, or the path of a .tflite file (no TensorFlow loaded)."""
+  if isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".tflite"):
+    from tf_drnn.audio import check_readable
+    from tf_drnn.litert import read_sidecar, sidecar_audio_config
+    path = os.fspath(model)
+    try:
+      check_readable(path)
+    except AudioFileError as error:
+      raise UserError(f"{path}: {error.problem}") from None
+    return path, sidecar_audio_config(read_sidecar(path))
+  from tf_drnn.cli_util import import_tensorflow_quietly, quiet_tensorflow
+  from tf_drnn.model import audio_config
+  from tf_drnn.models import load_model
+  quiet_tensorflow()  # TensorFlow's native start-up lines (CUDA probes) are no news to a user.
+  import_tensorflow_quietly()
+  keras_model = load_model(model)
+  return keras_model, audio_config(keras_model)
 
 
 def _checked_waveform(waveform, sample_rate):
@@ -223,8 +243,9 @@ USAGE = "tf-drnn-separate --output_dir=DIR [flags] FILE [FILE ...]"
 def define_flags():
   from absl import flags
   from tf_drnn.models import bundled_names_help
-  flags.DEFINE_string("model", None, "A .keras model, a tf-drnn-train model_dir, or a bundled "
-                      f"model's name: {bundled_names_help()}.")
+  flags.DEFINE_string("model", None, "A .keras model, a tf-drnn-train model_dir, a bundled "
+                      f"model's name ({bundled_names_help()}), or a .tflite file from tf-drnn-export "
+                      "(run under LiteRT; its sidecar .json beside it).")
   flags.DEFINE_string("output_dir", None, "Where <name>_vocals and <name>_accompaniment files go. Every "
                       "output is checked before any file is separated: two inputs with the same name "
                       "(a/song.wav b/song.wav, or song.wav song.mp3) are an error, not renamed; separate "

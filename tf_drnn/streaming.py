@@ -118,6 +118,7 @@ class PcmStream:
     self._sizes = [self.channels * self.latency_samples, 2 * self.channels * self.delay * bins,
                    self.frames.state_size, self.inverse_stems * self.channels * self.hop]
     self.state_size = sum(self._sizes)
+    self.num_bins = bins
     self.window = tf.constant(spectral.sine_window(config.n_fft))
 
   def initial_state(self):
@@ -192,7 +193,7 @@ class BlockRunner:
 
   def take_masks(self):
     """(vocal mask, magnitude) [frames, bins] of the offline frames since the last call."""
-    bins = self.stream.frames.num_bins
+    bins = self.stream.num_bins
     masks = np.concatenate(self._masks) if self._masks else np.zeros((0, bins), np.float32)
     magnitudes = np.concatenate(self._magnitudes) if self._magnitudes else np.zeros((0, bins), np.float32)
     self._masks, self._magnitudes = [], []

@@ -83,8 +83,13 @@ def checked_tracks(options):
   for (name, reader), data_dir, voice_range in zip(readers, _names(options.data_dir), ranges):
     train_tracks = reader.tracks("train")
     if not train_tracks:
-      raise UserError(f"{data_dir}: no training clips found")
-    collections.append(Collection(name, data_dir, train_tracks, reader.tracks("dev"), voice_range,
+      where = getattr(reader, "split_dirs", {}).get("train") or getattr(reader, "wav_dir", data_dir)
+      raise UserError(f"{data_dir}: no training clips found (looked in {where})")
+    dev_tracks = reader.tracks("dev")
+    if not dev_tracks:
+      log.warning("%s (%s): no dev clips: nothing ranks the models on it (name some with --dev_clips)",
+                  name, data_dir)
+    collections.append(Collection(name, data_dir, train_tracks, dev_tracks, voice_range,
                                   reader.DEV_VOICE_DB, reader.DEV_SCORE))
   try:
     os.makedirs(options.model_dir, exist_ok=True)
