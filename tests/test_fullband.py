@@ -11,7 +11,7 @@ from tf_drnn.errors import UserError
 from tf_drnn.model import masks_from_magnitudes
 from tf_drnn.models import offline_estimates
 from tf_drnn.separate import Separator
-from tf_drnn.streaming import BlockRunner
+from tf_drnn.blocks import BlockRunner
 
 RATES = [8000, 16000, 22050, 44100, 48000, 96000]
 

@@ -400,10 +400,12 @@ def test_evaluate_mono_scores_the_downmix_by_bss_eval_v3(musdb_dir, tmp_path):
   assert with_bad["vocals"]["mean_SDR"] == pytest.approx(np.mean(sdrs), abs=1e-3)
 
 
-def test_mono_is_refused_for_mir1k(tmp_path):
-  result = run_command("tf_drnn.evaluate", "--mono", f"--data_dir={tmp_path}", f"--output={tmp_path}/r.json")
+@pytest.mark.parametrize("flag", ["--mono", "--high_band=average"])
+def test_multitrack_flags_are_refused_for_mir1k(tmp_path, flag):
+  result = run_command("tf_drnn.evaluate", flag, f"--data_dir={tmp_path}", f"--output={tmp_path}/r.json")
   assert result.returncode != 0
-  assert result.stderr.strip().splitlines()[-1].startswith("error: --mono applies to --dataset=musdb18hq or stems")
+  name = flag[2:].split("=")[0]
+  assert result.stderr.strip().splitlines()[-1].startswith(f"error: --{name} applies to --dataset=musdb18hq or stems")
 
 
 def test_training_on_two_collections_keeps_the_best_mean_dev_score(stems_dir, tmp_path, caplog):

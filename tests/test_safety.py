@@ -14,7 +14,7 @@ import pytest
 import soundfile
 
 from conftest import sung_like_mixture
-from tf_drnn import atomic, cli_util, models, separate, streaming
+from tf_drnn import atomic, blocks, cli_util, models, separate
 from tf_drnn.errors import AudioFileError, UserError
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -271,7 +271,7 @@ def test_interrupt_is_one_line_and_leaves_no_temporary_file(capsys, tiny_model, 
   """Ctrl-C exits 130 with one line (it printed a 63-line traceback); SIGTERM (143) used to leave hidden
   .tmp-* files: its handler now raises, so the atomic writers clean up."""
   songs = [write_song(str(tmp_path / f"song{i}.wav")) for i in range(2)]
-  real_process = streaming.BlockRunner.process
+  real_process = blocks.BlockRunner.process
 
   def process(self, samples):
     assert temporaries(tmp_path)  # Mid-file: the temporary outputs exist.
@@ -279,7 +279,7 @@ def test_interrupt_is_one_line_and_leaves_no_temporary_file(capsys, tiny_model, 
       raise KeyboardInterrupt
     os.kill(os.getpid(), signal.SIGTERM)
     return real_process(self, samples)
-  monkeypatch.setattr(streaming.BlockRunner, "process", process)
+  monkeypatch.setattr(blocks.BlockRunner, "process", process)
   previous = signal.getsignal(signal.SIGTERM)
   cli_util.install_sigterm_handler()
   try:
@@ -340,13 +340,13 @@ def test_a_target_taken_while_separating_is_kept_unless_overwrite(capsys, tiny_m
   stays (it was silently replaced), this input gets one error line, no stem and no temporary file."""
   song = write_song(str(tmp_path / "song.wav"))
   taken = tmp_path / "o" / "song_vocals.wav"
-  real_process = streaming.BlockRunner.process
+  real_process = blocks.BlockRunner.process
 
   def process(self, samples):
     if not taken.exists():
       taken.write_bytes(b"the other run's vocals")
     return real_process(self, samples)
-  monkeypatch.setattr(streaming.BlockRunner, "process", process)
+  monkeypatch.setattr(blocks.BlockRunner, "process", process)
   status, _, errors, err = run_separate(capsys, tiny_model, [song], tmp_path / "o", overwrite=overwrite)
   if overwrite:
     assert status == 0 and not errors and soundfile.info(str(taken)).frames == soundfile.info(song).frames

@@ -293,6 +293,9 @@ def define_flags():
   flags.DEFINE_integer("rpca_hop", 0, "STFT hop for --method=rpca (0: the project's STFT, hop "
                        "n_fft / 2 = 512; 256: the framing of Huang et al. 2012).")
   flags.DEFINE_bool("progress", True, "Show a progress bar.")
+  from tf_drnn.fullband import HIGH_BAND_RULES
+  flags.DEFINE_enum("high_band", None, list(HIGH_BAND_RULES), "Multitrack datasets, --method=model: how the band "
+                    "above the model's 8 kHz is split (default: tf-drnn-separate's default rule).")
   flags.DEFINE_bool("mono", False, "Multitrack datasets: separate and score each song's mono downmix, whole-song "
                     "scores by BSS Eval v3 (the produced-music figures of the README: mean vocal SDR over songs).")
 
@@ -304,8 +307,8 @@ def main(argv):
   f = flags.FLAGS
   if f.dataset != "mir1k":
     return _main_multitrack(f)
-  if f.mono:
-    run_guarded(_refuse_mono)
+  if f.mono or f.high_band:
+    run_guarded(lambda: _refuse_multitrack_only("mono" if f.mono else "high_band"))
   document = run_guarded(lambda: evaluate_command(
       f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips, gain_db=f.gain_db,
       max_clips=f.max_clips, workers=f.workers, output=f.output, authors_dir=f.authors_dir,
@@ -319,8 +322,8 @@ def main(argv):
   print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
 
 
-def _refuse_mono():
-  raise UserError("--mono applies to --dataset=musdb18hq or stems (MIR-1K clips are mono already)")
+def _refuse_multitrack_only(flag):
+  raise UserError(f"--{flag} applies to --dataset=musdb18hq or stems (MIR-1K clips are mono, at the model's rate)")
 
 
 def _main_multitrack(f):
@@ -332,7 +335,7 @@ def _main_multitrack(f):
   document = run_guarded(lambda: evaluate_multitrack_command(
       f.dataset, f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips,
       max_clips=f.max_clips, output=f.output, dev_clips=tuple(f.dev_clips) if f["dev_clips"].present else None,
-      progress=f.progress, mir1k_only=mir1k_only, mono=f.mono))
+      progress=f.progress, mir1k_only=mir1k_only, mono=f.mono, high_band=f.high_band))
   print(json.dumps({"method": document["method"], "dataset": f.dataset, "num_tracks": document["num_tracks"],
                     "museval": document["museval"], "global": document["global"]}))
   print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)

@@ -34,11 +34,13 @@ METRICS = ("SDR", "SIR", "SAR", "ISR")
 WINDOW_SECONDS = 1.0
 
 
-def native_estimator(method, model=None):
-  """(mixture, rate, vocals, accompaniment) [samples, channels] -> (vocals, accompaniment) estimates."""
+def native_estimator(method, model=None, high_band=None):
+  """(mixture, rate, vocals, accompaniment) [samples, channels] -> (vocals, accompaniment) estimates.
+
+  high_band: the model's rule for the band above its Nyquist (tf_drnn.fullband; None: the default)."""
   if method == "model":
     from tf_drnn import Separator
-    separator = Separator(model)
+    separator = Separator(model, high_band=high_band)
 
     def separate(mixture, rate, vocals, accompaniment):
       stems = separator.separate(mixture, rate)
@@ -192,11 +194,12 @@ def markdown_table(document):
 
 def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=None, split="test", clips=(),
                                 max_clips=0, output="results.json", dev_clips=None, progress=True, mir1k_only=(),
-                                mono=False):
+                                mono=False, high_band=None):
   """Everything `tf-drnn-evaluate --dataset=musdb18hq|stems` does; returns the JSON document it wrote.
 
   mir1k_only: names of MIR-1K-only flags the user gave (an error here).
   mono: separate and score each song's mono downmix (channel mean), whole-track scores by BSS Eval v3.
+  high_band: --method=model's rule for the band above the model's Nyquist (None: the default).
   """
   from tf_drnn.data import load_dataset
   from tf_drnn.scoring import markdown_path
@@ -218,7 +221,9 @@ def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=No
   check_output_file(markdown_path(output))
   dataset = load_dataset(dataset_name, data_dir, dev_clips)
   songs = select_songs(dataset, split, list(clips or ()), max_clips)
-  estimate = native_estimator(method, model)
+  if high_band and method != "model":
+    raise UserError(f"--high_band applies to --method=model only, not {method}")
+  estimate = native_estimator(method, model, high_band)
   started = time.time()
   rows = []
   bar = None
@@ -245,7 +250,7 @@ def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=No
       "dataset": dataset_name, "data_dir": os.path.abspath(data_dir), "split": None if clips else split,
       "selection": ", ".join(s.name for s in songs) if clips else f"split {split}"
                    + (f" (max_clips {max_clips})" if max_clips else ""),
-      "max_clips": max_clips, "mono": bool(mono),
+      "max_clips": max_clips, "mono": bool(mono), "high_band": high_band if method == "model" else None,
       "sample_rate": "native (each song's own rate" + (", mono downmix)" if mono else " and channels)"),
       "mixing": "each song's mixture as released (mixture file, else the sum of its stems)",
       "metrics": "museval: BSS Eval v4 images (512-tap time-invariant filters), 1-s windows, median over "

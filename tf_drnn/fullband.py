@@ -204,7 +204,7 @@ class FullBandRunner:
 
   def __init__(self, separator, rate, channels):
     import soxr
-    from tf_drnn.streaming import BlockRunner
+    from tf_drnn.blocks import BlockRunner
     self.channels = channels
     model_rate = separator.config.sample_rate
     self.native = rate == model_rate

@@ -317,7 +317,7 @@ def _frame_count(path):
 
 def run():
   from tf_drnn.cli_util import run_app
-  run_app(define_flags, main, usage=USAGE)
+  run_app(define_flags, main, import_tensorflow=False, usage=USAGE)  # Separator loads it for Keras models
 
 
 if __name__ == "__main__":
