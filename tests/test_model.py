@@ -153,6 +153,16 @@ def test_bundle_records_the_measured_figures(tmp_path):
   assert record["figures"]["speed"] == {
       "machine": "AMD EPYC (x86_64), one thread, XNNPACK, ai-edge-litert 2.3.0, 2026-12-02",
       "variants": {"int8": {"bytes": 1281760, "separate_frame_p50_ms": 0.031}}}
+  assert "quality_produced" not in record["figures"]
+  produced = lambda mean: {"num_tracks": 14, "selection": "split dev", "mono": True, "global": {"vocals": {  # noqa: E731
+      "mean_SDR": mean, "median_SDR": 4.004, "GNSDR": 8.0, "GSIR": 10.0, "GSAR": 7.0, "GSDR": mean}}}
+  for name, document in (("p", produced(5.126)), ("q", produced(5.004))):
+    (tmp_path / f"{name}.json").write_text(json.dumps(document))
+  record_figures("m", *paths, output_dir=tmp_path, produced_paths=(tmp_path / "p.json", tmp_path / "q.json"))
+  quality = json.loads((tmp_path / "m.json").read_text())["figures"]["quality_produced"]
+  assert quality["keras"] == {"songs": 14, "selection": "split dev", "mono": True, "mean_SDR": 5.13,
+                              "median_SDR": 4.0, "GNSDR": 8.0, "GSIR": 10.0, "GSAR": 7.0}
+  assert quality["int8_streamed"]["mean_SDR"] == 5.0
 
 
 def test_bundle_leaves_out_the_optimizer(tmp_path):

@@ -11,7 +11,10 @@ dev scores and training options).
 
 records a bundled model's measured figures in its <name>.json (`figures`: vocal G-metrics of the
 Keras model and of its int8 file streamed, from `tf-drnn-evaluate` documents; every exported
-variant's size and one-thread p50 per call, from `benchmarks/run.py`'s results.json).
+variant's size and one-thread p50 per call, from `benchmarks/run.py`'s results.json). With
+`--produced_evaluation=val.json --produced_tflite_evaluation=val_int8.json` (`tf-drnn-evaluate
+--dataset=stems --mono` documents of the Keras model and its int8 file) also the produced-music
+figures (`quality_produced`: mean vocal SDR over songs, its median and the G-metrics).
 `tf-drnn-export` copies them into the sidecar of every file it exports from a bundled model.
 """
 import io
@@ -77,6 +80,13 @@ def _quality(evaluation):
           **{key: round(vocals[key], 2) for key in ("GNSDR", "GSIR", "GSAR")}}
 
 
+def _produced_quality(evaluation):
+  """Vocal figures of a `tf-drnn-evaluate --dataset=stems --mono` document, with the songs they cover."""
+  vocals = evaluation["global"]["vocals"]
+  return {"songs": evaluation["num_tracks"], "selection": evaluation["selection"], "mono": evaluation["mono"],
+          **{key: round(vocals[key], 2) for key in ("mean_SDR", "median_SDR", "GNSDR", "GSIR", "GSAR")}}
+
+
 def figures_record(evaluation, tflite_evaluation, benchmark):
   """The `figures` of a bundled model's record, from the documents named in the module docstring.
 
@@ -97,16 +107,21 @@ def figures_record(evaluation, tflite_evaluation, benchmark):
           "speed": {"machine": machine, "variants": variants}}
 
 
-def record_figures(name, evaluation_path, tflite_evaluation_path, benchmark_path, output_dir=PRETRAINED_DIR):
-  """Writes figures_record(...) of the three JSON files into <name>.json (atomically)."""
+def record_figures(name, evaluation_path, tflite_evaluation_path, benchmark_path, output_dir=PRETRAINED_DIR,
+                   produced_paths=()):
+  """Writes figures_record(...) of the three JSON files into <name>.json (atomically); with
+  produced_paths (the Keras and int8 produced-music documents), their `quality_produced` too."""
   documents = []
-  for path in (evaluation_path, tflite_evaluation_path, benchmark_path):
+  for path in (evaluation_path, tflite_evaluation_path, benchmark_path, *produced_paths):
     with open(path) as f:
       documents.append(json.load(f))
   record_path = os.path.join(output_dir, name + ".json")
   with open(record_path) as f:
     record = json.load(f)
-  record["figures"] = figures_record(*documents)
+  record["figures"] = figures_record(*documents[:3])
+  if produced_paths:
+    record["figures"]["quality_produced"] = {"keras": _produced_quality(documents[3]),
+                                             "int8_streamed": _produced_quality(documents[4])}
   write_json(record_path, record)
   return record["figures"]
 
@@ -118,7 +133,9 @@ def main(argv):
   if f.model_dir:
     bundle(f.model_dir, f.flagfile_path, f.name)
   if f.evaluation or f.tflite_evaluation or f.benchmark:
-    print(json.dumps(record_figures(f.name, f.evaluation, f.tflite_evaluation, f.benchmark), indent=2))
+    produced = (f.produced_evaluation, f.produced_tflite_evaluation) if f.produced_evaluation else ()
+    print(json.dumps(record_figures(f.name, f.evaluation, f.tflite_evaluation, f.benchmark,
+                                    produced_paths=produced), indent=2))
 
 
 if __name__ == "__main__":
@@ -129,6 +146,13 @@ if __name__ == "__main__":
   flags.DEFINE_string("evaluation", None, "tf-drnn-evaluate JSON of the Keras model (for the figures).")
   flags.DEFINE_string("tflite_evaluation", None, "tf-drnn-evaluate --method=tflite JSON of its int8 file.")
   flags.DEFINE_string("benchmark", None, "benchmarks/run.py results.json of the model.")
+  flags.DEFINE_string("produced_evaluation", None, "tf-drnn-evaluate --dataset=stems --mono JSON of the Keras model.")
+  flags.DEFINE_string("produced_tflite_evaluation", None, "The same for its int8 file (--model=FILE.tflite).")
+  flags.register_multi_flags_validator(
+      ["produced_evaluation", "produced_tflite_evaluation", "evaluation"],
+      lambda v: bool(v["produced_evaluation"]) == bool(v["produced_tflite_evaluation"])
+      and (v["evaluation"] or not v["produced_evaluation"]),
+      "--produced_evaluation and --produced_tflite_evaluation go together, with --evaluation")
   flags.register_multi_flags_validator(
       ["model_dir", "flagfile_path"], lambda v: bool(v["model_dir"]) == bool(v["flagfile_path"]),
       "--model_dir and --flagfile_path go together")
