@@ -28,12 +28,16 @@ setup(
     ],
     # test: the suite, its linter, and JAX on the CPU for the trainer's JAX-backend test.
     extras_require={"test": ["pytest", "psutil", "ruff", "jax[cpu]"], "benchmarks": ["psutil"],
-                    "jax": ["jax"]},  # tf-drnn-train-jax: training where only JAX is installed
+                    "jax": ["jax"],  # tf-drnn-train-jax: training where only JAX is installed
+                    # tf-drnn-separate-beam. Beam 2.76-2.78 need protobuf<7 and TensorFlow >=6.31.1: pinned
+                    # to the range both accept (pip downgrades a newer protobuf 7 to it).
+                    "beam": ["apache-beam>=2.76,<2.79", "protobuf>=6.31.1,<7"]},
     entry_points={
         "console_scripts": [
             "tf-drnn-train=tf_drnn.train:run",
             "tf-drnn-train-jax=tf_drnn.train:run_jax",
             "tf-drnn-separate=tf_drnn.separate:run",
+            "tf-drnn-separate-beam=tf_drnn.beam:run",
             "tf-drnn-evaluate=tf_drnn.evaluate:run",
             "tf-drnn-export=tf_drnn_export.cli:run",
             "tf-drnn-demo=tf_drnn.demo:run",

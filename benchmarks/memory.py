@@ -58,7 +58,7 @@ def peak_rss_bytes():
 def stream_and_report(path, signature, calls, threads, xnnpack):
   """The child's work: load, stream, report (a dict). Imports only NumPy and LiteRT."""
   import numpy as np
-  from tf_drnn_export.litert import make_interpreter  # NumPy and LiteRT only, no TensorFlow
+  from tf_drnn.litert import make_interpreter  # NumPy and LiteRT only, no TensorFlow
   after_imports, _ = peak_rss_bytes()
   interpreter = make_interpreter(path, threads, xnnpack)
   runner = interpreter.get_signature_runner(signature)

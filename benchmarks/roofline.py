@@ -180,7 +180,7 @@ def matmul_tflite(path, quantization, rows=256, size=1024):
 def time_litert(path, macs, threads=1, budget_seconds=1.0, repeats=50):
   """GMAC/s of a file's first signature-less Invoke under LiteRT with XNNPACK: best of `repeats`."""
   import time
-  from tf_drnn_export.litert import make_interpreter
+  from tf_drnn.litert import make_interpreter
   interpreter = make_interpreter(path, threads=threads, xnnpack=True)
   interpreter.allocate_tensors()
   detail = interpreter.get_input_details()[0]

@@ -215,7 +215,7 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
               skip=(), training_steps=5, separation_seconds=30.0):
   """The library entry point of `benchmarks/run.py`; returns the results dict (also written to disk)."""
   from benchmarks import environment, latency, memory, quality, report, roofline, throughput
-  from tf_drnn_export.litert import tflite_separate_fn
+  from tf_drnn.litert import tflite_separate_fn
   unknown = [s for s in skip if s not in SECTIONS]
   if unknown:
     raise UserError(f"--skip: unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
