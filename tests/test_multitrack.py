@@ -440,3 +440,38 @@ def test_training_says_where_it_looked_and_warns_without_dev_songs(tmp_path, cap
     collections = checked_tracks(options(str(tmp_path / "flat")))
   assert [t.name for t in collections[0].train] == ["Song"] and collections[0].dev == []
   assert "stems (" in caplog.text and "no dev clips: nothing ranks the models on it" in caplog.text
+
+
+def test_a_stem_that_cannot_be_opened_is_named_as_such_not_as_corrupt(tmp_path, capsys, monkeypatch):
+  """A permission-denied stem (simulated: the tests may run as root, who may open anything)."""
+  import builtins
+  write_song(str(tmp_path / "Locked"), {"vocals": stereo_stems(0)["vocals"], "band": stereo_stems(0)["other"]})
+  locked = str(tmp_path / "Locked" / "band.wav")
+  real_open = builtins.open
+
+  def guarded_open(file, *args, **kwargs):
+    if os.fspath(file) == locked:
+      raise PermissionError(13, "Permission denied")
+    return real_open(file, *args, **kwargs)
+  monkeypatch.setattr(builtins, "open", guarded_open)
+  assert StemsFolders(str(tmp_path)).clip_names("test") == []
+  assert f"warning: {locked}: cannot read (Permission denied); song skipped" in capsys.readouterr().err
+
+
+def test_dev_scoring_names_a_clip_it_cannot_score(caplog, monkeypatch):
+  """Training's dev scoring: an unscorable dev clip (here a silent voice) gets a warning line."""
+  from tf_drnn.data.base import Track
+  from tf_drnn.train import DevSet, TrainingProgress
+  rng = np.random.default_rng(0)
+  loud = Track("loud", lambda: (rng.standard_normal(4000).astype(np.float32), rng.standard_normal(4000).astype(
+      np.float32)))
+  silent = Track("silent", lambda: (np.zeros(4000, np.float32), np.ones(4000, np.float32)))
+  progress = TrainingProgress.__new__(TrainingProgress)
+  progress.trained_model = None
+  progress.dev_sets = [DevSet("stems", [loud, silent], None, "GSDR")]
+  import tf_drnn.models
+  monkeypatch.setattr(tf_drnn.models, "offline_estimates", lambda model, mixture: (0.5 * mixture, 0.5 * mixture))
+  with caplog.at_level("WARNING", logger="tf_drnn.train"):
+    result = progress.evaluate_dev()
+  assert "stems dev clip silent not scored: silent vocals reference" in caplog.text
+  assert np.isfinite(result["score"])

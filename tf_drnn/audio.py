@@ -89,7 +89,8 @@ def read_audio(path, sample_rate=None, mono=False):
 
 def check_readable(path):
   """Raises AudioFileError for a path that is missing, a directory, not a regular file (a named
-  pipe, a device: refused without opening it, so nothing blocks) or an empty file."""
+  pipe, a device: refused without opening it, so nothing blocks), an empty file or one this
+  process may not open (permission denied: said so, not taken for corrupt audio)."""
   import stat
   try:
     mode = os.stat(path).st_mode
@@ -103,6 +104,10 @@ def check_readable(path):
     raise AudioFileError(path, "not a regular file (a named pipe, device or socket); pass an audio file")
   if os.path.getsize(path) == 0:
     raise AudioFileError(path, "empty file (0 bytes)")
+  try:
+    open(path, "rb").close()
+  except OSError as error:
+    raise AudioFileError(path, f"cannot read ({error.strerror})") from None
 
 
 def check_samples(path, samples):
