@@ -166,22 +166,22 @@ def test_flagfile_works(fake_data, tmp_path, cli):
       "dnn", (0.9, 1.1), 1, 8)
 
 
-@pytest.mark.parametrize("flagfile,name,stage1,differing", [
-    # Where and how long it ran (a time budget on the GPU), and how often the trainer saved its state.
-    ("bundled", "drnn2", "runs/bundled_stage1", {"train_steps", "eval_every"}),
-    ("compact", "drnn2_compact", "runs/compact_stage1", set()),
+@pytest.mark.parametrize("flagfile,name,start,differing", [
+    # Where it ran, the time limit of its sessions, and (bundled) the name the starting model had then.
+    ("produced", "drnn2", "runs/bundled", {"data_dir", "model_dir", "max_seconds", "init_model"}),
+    ("produced_compact_stage2", "drnn2_compact", "runs/produced_compact", {"data_dir", "model_dir", "max_seconds"}),
 ])
-def test_bundled_flagfiles_give_the_bundled_models_options(cli, monkeypatch, flagfile, name, stage1, differing):
-  """configs/<flagfile>.flags (stage 2, reading stage 1's flagfile) parses to what the shipped model records."""
+def test_bundled_flagfiles_give_the_bundled_models_options(cli, monkeypatch, flagfile, name, start, differing):
+  """configs/<flagfile>.flags (the last stage, reading the earlier stages' flagfiles) parses to what the
+  shipped model records."""
   import dataclasses
   from tf_drnn.train import options_from_flags
   monkeypatch.chdir(REPO)
   cli(f"--flagfile=configs/{flagfile}.flags", "--data_dir=d", "--model_dir=m")
   parsed = json.loads(json.dumps(dataclasses.asdict(options_from_flags())))
   shipped = json.load(open(os.path.join(REPO, "tf_drnn", "pretrained", name + ".json")))
-  assert parsed["init_model"] == stage1 and parsed["train_steps"] == shipped["training"]["steps"]
-  assert {key for key, value in shipped["options"].items() if key in parsed and parsed[key] != value} == {
-      "data_dir", "model_dir", "init_model"} | differing
+  assert parsed["init_model"] == start and parsed["train_steps"] == shipped["training"]["train_steps"]
+  assert {key for key, value in shipped["options"].items() if key in parsed and parsed[key] != value} == differing
 
 
 @pytest.mark.parametrize("args,message", [

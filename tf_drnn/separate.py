@@ -106,10 +106,10 @@ def _load(model):
       raise UserError(f"{path}: {error.problem}") from None
     return path, sidecar_audio_config(read_sidecar(path))
   from tf_drnn.cli_util import import_tensorflow_quietly, quiet_tensorflow
+  quiet_tensorflow()  # TensorFlow's native start-up lines (CUDA probes) are no news to a user.
+  import_tensorflow_quietly()  # before tf_drnn.model, which imports Keras (and so TensorFlow)
   from tf_drnn.model import audio_config
   from tf_drnn.models import load_model
-  quiet_tensorflow()  # TensorFlow's native start-up lines (CUDA probes) are no news to a user.
-  import_tensorflow_quietly()
   keras_model = load_model(model)
   return keras_model, audio_config(keras_model)
 
