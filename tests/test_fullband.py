@@ -202,3 +202,17 @@ def test_rules_from_the_mask_below_the_cutoff():
 def test_unknown_rule_is_one_clear_error(tiny_model):
   with pytest.raises(UserError, match="unknown high-band rule 'loud': choose one of accompaniment, hold, average"):
     Separator(tiny_model, high_band="loud")
+
+
+def test_model_calls_buffer_a_bounded_amount_of_full_rate_audio():
+  """Between two model calls the full-rate input is buffered: a 16-channel 384 kHz input gets a few
+  hops per call (16 s of it held 5 GB), a mono 16 kHz one the separator's whole block."""
+  from types import SimpleNamespace
+  from tf_drnn.audio import BLOCK_VALUES
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+  from tf_drnn.fullband import model_block
+  separator = SimpleNamespace(config=DEFAULT_AUDIO_CONFIG, block_samples=512 * 512)
+  block = model_block(separator, 384000, 16)
+  assert block % 512 == 0 and 512 <= block and block * 24 * 16 <= BLOCK_VALUES
+  assert model_block(separator, 16000, 1) == 512 * 512
+  assert model_block(separator, 44100, 2) * 44100 / 16000 * 2 <= BLOCK_VALUES

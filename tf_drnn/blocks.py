@@ -11,15 +11,16 @@ class BlockRunner:
   process(samples [n, channels]) and finish() return lists of (vocals, accompaniment)
   arrays [m, channels], aligned with the input (latency removed). with_masks: also keep
   each offline frame's vocal mask and mixture magnitude, in order, for take_masks().
+  block_samples: model-rate samples per call (default: the separator's block).
   """
 
-  def __init__(self, separator, channels, with_masks=False):
+  def __init__(self, separator, channels, with_masks=False, block_samples=None):
     self.channels = channels
     self.with_masks = with_masks
-    self.stream, self.step = separator.stream(channels, with_masks)
+    self.block = block_samples or separator.block_samples
+    self.stream, self.step = separator.stream(channels, with_masks, self.block)
     self._masks, self._magnitudes = [], []
     self.preroll_frames = self.stream.delay  # mask rows before offline frame 0
-    self.block = separator.block_samples
     self.state = self.stream.initial_state()
     self.pending = np.zeros((0, channels), np.float32)
     self.to_skip = self.stream.latency_samples

@@ -34,7 +34,8 @@ DEFAULT_HIGH_BAND = "hold"  # best of the three on the validation songs (docs/ex
 # full level: soxr HQ's pass band ends near 0.91 of it (7.3 kHz at 16 kHz).
 RELIABLE_FRACTION = 0.875
 HOLD_HZ = 500.0  # width of the band whose mask "hold" holds
-_FRAMES_PER_BATCH = 128  # full-rate frames transformed at once (memory bound)
+_FRAMES_PER_BATCH = 128  # full-rate frames transformed at once, at most (memory bound)
+_VALUES_PER_BATCH = 1 << 20  # and at most this many samples x channels of frames (high rates, many channels)
 
 
 def check_rule(rule):
@@ -123,6 +124,7 @@ class HighBandSplitter:
   def __init__(self, rate, channels, rule, binary=False, config=DEFAULT_AUDIO_CONFIG):
     self.rate, self.channels, self.rule, self.binary, self.config = rate, channels, check_rule(rule), binary, config
     self.hop = full_rate_hop(rate, config)
+    self.frames_per_batch = int(np.clip(_VALUES_PER_BATCH // (2 * self.hop * channels), 1, _FRAMES_PER_BATCH))
     self.window = sine_window(2 * self.hop, np.float64)
     self.signal = np.zeros((self.hop, channels))  # x_high from sample signal_start on
     self.signal_start = -self.hop
@@ -157,7 +159,7 @@ class HighBandSplitter:
       end = self.next_frame + int(np.sum(ready < masks_end))
     outputs = []
     while self.next_frame < end:
-      stop = min(end, self.next_frame + _FRAMES_PER_BATCH)
+      stop = min(end, self.next_frame + self.frames_per_batch)
       outputs.append(self._frames(self.next_frame, stop))
       self.next_frame = stop
     out = np.concatenate(outputs) if outputs else np.zeros((0, self.channels))
@@ -208,7 +210,8 @@ class FullBandRunner:
     self.channels = channels
     model_rate = separator.config.sample_rate
     self.native = rate == model_rate
-    self.runner = BlockRunner(separator, channels, with_masks=not self.native)
+    self.runner = BlockRunner(separator, channels, with_masks=not self.native,
+                              block_samples=model_block(separator, rate, channels))
     if self.native:
       return
     options = dict(dtype="float32", quality="HQ")
@@ -261,6 +264,17 @@ class FullBandRunner:
         self.input[ready:], self.vocals_low[ready:], self.vocals_high[ready:])
     self.emitted += ready
     return vocals, accompaniment
+
+
+def model_block(separator, rate, channels):
+  """Model-rate samples per model call for an input of `rate` Hz and `channels`: the separator's block,
+  or fewer hops where that much audio at the input's rate and channel count would pass
+  tf_drnn.audio.BLOCK_VALUES (everything between two calls is buffered at the full rate)."""
+  from tf_drnn.audio import BLOCK_VALUES
+  hop, model_rate = separator.config.hop_length, separator.config.sample_rate
+  values_per_hop = channels * hop * max(rate, model_rate) / model_rate
+  hops = int(np.clip(BLOCK_VALUES // values_per_hop, 1, separator.block_samples // hop))
+  return hops * hop
 
 
 def _join(outputs, channels):

@@ -39,25 +39,29 @@ class Separator:
     self.high_band = fullband.check_rule(high_band or fullband.DEFAULT_HIGH_BAND)
     self._streams = {}
 
-  def stream(self, channels, with_masks=False):
-    """(PcmStream, compiled step) for a channel count; built once and reused.
+  def stream(self, channels, with_masks=False, block_samples=None):
+    """(stream, step) for a channel count and block (default: self.block_samples model-rate samples);
+    built once and reused.
 
     with_masks: the step is PcmStream.separate_with_masks (also returns the masks).
     """
-    if (channels, with_masks) not in self._streams and isinstance(self.model, str):  # a .tflite file
+    block = block_samples or self.block_samples
+    key = (channels, with_masks, block)
+    if key not in self._streams and isinstance(self.model, str):  # a .tflite file
       from tf_drnn.litert import LiteRTPcmStream
       stream = LiteRTPcmStream(self.model, channels, self.binary_mask)
-      self._streams[channels, with_masks] = (stream, stream if with_masks else lambda *a: stream(*a)[:3])
-    if (channels, with_masks) not in self._streams:
+      self._streams[key] = (stream, stream if with_masks else lambda *a: stream(*a)[:3])
+    if key not in self._streams:
       import tensorflow as tf
       from tf_drnn.streaming import PcmStream
-      stream = (self._streams[channels, False][0] if (channels, False) in self._streams
+      plain = (channels, False, block)
+      stream = (self._streams[plain][0] if plain in self._streams
                 else PcmStream(self.model, channels, self.binary_mask, self.config))
       step = tf.function(stream.separate_with_masks if with_masks else stream.__call__, input_signature=[
-          tf.TensorSpec([channels, self.block_samples], tf.float32),
+          tf.TensorSpec([channels, block], tf.float32),
           tf.TensorSpec([1, stream.state_size], tf.float32)], reduce_retracing=True)
-      self._streams[channels, with_masks] = (stream, step)
-    return self._streams[channels, with_masks]
+      self._streams[key] = (stream, step)
+    return self._streams[key]
 
   def separate(self, waveform, sample_rate):
     """waveform [samples] or [samples, channels] at `sample_rate` Hz -> {"vocals", "accompaniment"}.
