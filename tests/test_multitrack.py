@@ -461,14 +461,15 @@ def test_a_stem_that_cannot_be_opened_is_named_as_such_not_as_corrupt(tmp_path, 
 def test_dev_scoring_names_a_clip_it_cannot_score(caplog, monkeypatch):
   """Training's dev scoring: an unscorable dev clip (here a silent voice) gets a warning line."""
   from tf_drnn.data.base import Track
-  from tf_drnn.train import DevSet, TrainingProgress
+  from tf_drnn.train import TrainingProgress
+  from tf_drnn.train_options import Collection
   rng = np.random.default_rng(0)
   loud = Track("loud", lambda: (rng.standard_normal(4000).astype(np.float32), rng.standard_normal(4000).astype(
       np.float32)))
   silent = Track("silent", lambda: (np.zeros(4000, np.float32), np.ones(4000, np.float32)))
   progress = TrainingProgress.__new__(TrainingProgress)
   progress.trained_model = None
-  progress.dev_sets = [DevSet("stems", [loud, silent], None, "GSDR")]
+  progress.dev_sets = [Collection("stems", "d", [], [loud, silent], (), None, "GSDR")]
   import tf_drnn.models
   monkeypatch.setattr(tf_drnn.models, "offline_estimates", lambda model, mixture: (0.5 * mixture, 0.5 * mixture))
   with caplog.at_level("WARNING", logger="tf_drnn.train"):

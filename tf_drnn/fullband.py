@@ -34,8 +34,7 @@ DEFAULT_HIGH_BAND = "hold"  # best of the three on the validation songs (docs/ex
 # full level: soxr HQ's pass band ends near 0.91 of it (7.3 kHz at 16 kHz).
 RELIABLE_FRACTION = 0.875
 HOLD_HZ = 500.0  # width of the band whose mask "hold" holds
-_FRAMES_PER_BATCH = 128  # full-rate frames transformed at once, at most (memory bound)
-_VALUES_PER_BATCH = 1 << 20  # and at most this many samples x channels of frames (high rates, many channels)
+_FRAMES_PER_BATCH = 128  # full-rate frames transformed at once, at most (and tf_drnn.audio.BLOCK_VALUES of samples)
 
 
 def check_rule(rule):
@@ -124,7 +123,8 @@ class HighBandSplitter:
   def __init__(self, rate, channels, rule, binary=False, config=DEFAULT_AUDIO_CONFIG):
     self.rate, self.channels, self.rule, self.binary, self.config = rate, channels, check_rule(rule), binary, config
     self.hop = full_rate_hop(rate, config)
-    self.frames_per_batch = int(np.clip(_VALUES_PER_BATCH // (2 * self.hop * channels), 1, _FRAMES_PER_BATCH))
+    from tf_drnn.audio import BLOCK_VALUES
+    self.frames_per_batch = int(np.clip(BLOCK_VALUES // (2 * self.hop * channels), 1, _FRAMES_PER_BATCH))
     self.window = sine_window(2 * self.hop, np.float64)
     self.signal = np.zeros((self.hop, channels))  # x_high from sample signal_start on
     self.signal_start = -self.hop

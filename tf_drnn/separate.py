@@ -104,10 +104,7 @@ def _load(model):
     from tf_drnn.audio import check_readable
     from tf_drnn.litert import read_sidecar, sidecar_audio_config
     path = os.fspath(model)
-    try:
-      check_readable(path)
-    except AudioFileError as error:
-      raise UserError(f"{path}: {error.problem}") from None
+    check_readable(path)  # AudioFileError, a UserError: one line naming the file
     return path, sidecar_audio_config(read_sidecar(path))
   from tf_drnn.cli_util import import_tensorflow_quietly, quiet_tensorflow
   quiet_tensorflow()  # TensorFlow's native start-up lines (CUDA probes) are no news to a user.

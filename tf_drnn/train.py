@@ -90,7 +90,7 @@ def train(options: TrainOptions):
     from tf_drnn.data.sources import statistics_magnitudes
     model_lib.ModelParts(model).features.set_statistics(statistics_magnitudes(statistics_sources))
 
-  dev_sets = [DevSet(c.name, [_cached(t) for t in c.dev], c.dev_voice_db, c.dev_score) for c in collections if c.dev]
+  dev_sets = [dataclasses.replace(c, dev=[_cached(t) for t in c.dev]) for c in collections if c.dev]
   progress = _keras_callback(TrainingProgress)(model, options, state, dev_sets, backend)
   if options.init_model and not resumed:
     progress.score_starting_model()
@@ -165,15 +165,6 @@ def _keras_callback(cls):
   return type(cls.__name__, (cls, keras.callbacks.Callback), {})
 
 
-@dataclasses.dataclass
-class DevSet:
-  """A collection's dev clips and how they are scored (see :class:`tf_drnn.train_options.Collection`)."""
-  name: str
-  tracks: list
-  voice_db: object  # 0.0: the paper's 0 dB remix; None: as mixed
-  score: str  # the vocal global metric that ranks models
-
-
 def dev_result(results):
   """{"score": mean over collections of each one's vocal dev score, "metric": {name: its metric},
   "collections": {name: global metrics}} from {name: (global metrics, metric name)}."""
@@ -244,12 +235,12 @@ class TrainingProgress:
     from tf_drnn.scoring import evaluate_tracks
     from tf_drnn.models import offline_estimates
     results = {}
-    for dev in self.dev_sets:
-      scores, metrics = evaluate_tracks(lambda mixture: offline_estimates(self.trained_model, mixture), dev.tracks,
-                                        voice_db=dev.voice_db)
+    for dev in self.dev_sets:  # tf_drnn.train_options.Collection, with their dev tracks loaded
+      scores, metrics = evaluate_tracks(lambda mixture: offline_estimates(self.trained_model, mixture), dev.dev,
+                                        voice_db=dev.dev_voice_db)
       for skipped in (s for s in scores if s.skipped):
         log.warning("%s dev clip %s not scored: %s", dev.name, skipped.name, skipped.skipped)
-      results[dev.name] = (metrics, dev.score)
+      results[dev.name] = (metrics, dev.dev_score)
     return dev_result(results)
 
   def keep_best(self, step, result):

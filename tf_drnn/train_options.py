@@ -11,7 +11,7 @@ import numbers
 import os
 
 from tf_drnn.atomic import nearest_existing, write_json
-from tf_drnn.data import load_collections
+from tf_drnn.data import load_collections, split_names
 from tf_drnn.errors import UserError
 
 log = logging.getLogger("tf_drnn.train")
@@ -80,7 +80,7 @@ def checked_tracks(options):
   readers = load_collections(options.dataset, options.data_dir, options.dev_clips, options.stem_channels)
   ranges = voice_db_ranges(options.voice_db_range, len(readers))
   collections = []
-  for (name, reader), data_dir, voice_range in zip(readers, _names(options.data_dir), ranges):
+  for (name, reader), data_dir, voice_range in zip(readers, split_names(options.data_dir), ranges):
     train_tracks = reader.tracks("train")
     if not train_tracks:
       where = getattr(reader, "split_dirs", {}).get("train") or getattr(reader, "wav_dir", data_dir)
@@ -97,10 +97,6 @@ def checked_tracks(options):
     raise UserError(f"--model_dir={options.model_dir}: cannot create it ({error.strerror})") from None
   check_model_dir(options)
   return collections
-
-
-def _names(value):
-  return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
 
 
 def voice_db_ranges(values, count):
@@ -141,10 +137,10 @@ def check_options(options):
   parent = nearest_existing(os.path.dirname(os.path.abspath(o.model_dir)))
   require("model_dir", o.model_dir, os.path.isdir(parent), f"{parent} is a file, not a folder")
   from tf_drnn.data import DATASETS
-  datasets = _names(o.dataset)
+  datasets = split_names(o.dataset)
   require("dataset", o.dataset, bool(datasets) and all(d in DATASETS for d in datasets),
           f"choose one or more (comma-separated) of {', '.join(DATASETS)}")
-  require("data_dir", o.data_dir, len(_names(o.data_dir)) == len(datasets),
+  require("data_dir", o.data_dir, len(split_names(o.data_dir)) == len(datasets),
           f"give one folder per --dataset collection ({len(datasets)}), comma-separated, in the same order")
   require("dataset_weights", o.dataset_weights, not o.dataset_weights or (
       len(o.dataset_weights) == len(datasets) and all(_is_number(w) and w >= 0 for w in o.dataset_weights)

@@ -34,7 +34,7 @@ def load_collections(names, data_dirs, dev_clips, stem_channels="mean"):
   channel alone: more mixes of the same song).
   """
   from tf_drnn.errors import UserError
-  names, data_dirs = _split(names), _split(data_dirs)
+  names, data_dirs = split_names(names), split_names(data_dirs)
   if len(names) != len(data_dirs):
     raise UserError(f"--dataset names {len(names)} collection(s) but --data_dir {len(data_dirs)} folder(s): "
                     "give one folder per collection, in the same order")
@@ -53,7 +53,8 @@ def load_collections(names, data_dirs, dev_clips, stem_channels="mean"):
           for n, d, r, reader in zip(names, data_dirs, routed, readers)]
 
 
-def _split(value):
+def split_names(value):
+  """A comma-separated flag value (or a list) as its non-empty, stripped items."""
   return [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
 
 

@@ -120,21 +120,33 @@ def _info(path):
     return rate, data.shape[1], len(data)
 
 
+def _track(song, channel, name):
+  """A SongTrack named `name` whose sources are `song` read for training from `channel` (None: mean)."""
+  return SongTrack(name, lambda: read_training(song, channel=channel), song)
+
+
 def _stem_peak(path):
   """The largest |sample| of a stem, after checking every sample: AudioFileError for NaN, infinite
   or absurd (|x| > MAX_PEAK) samples, which would poison a whole evaluation or training run."""
-  import soundfile
   from tf_drnn.audio import check_samples
-  try:
-    blocks = list(soundfile.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True))
-  except Exception:  # Not for libsndfile: decode it whole (read_audio names the problem if it fails).
-    from tf_drnn.audio import read_audio
-    blocks = [read_audio(path)[0]]
   peak = 0.0
-  for block in blocks:
+  for block in _stem_blocks(path):
     check_samples(path, block)
     peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
   return peak
+
+
+def _stem_blocks(path, frames=1 << 16):
+  """The samples of a stem, float32 [frames, channels] blocks, one block in memory at a time."""
+  import soundfile
+  try:
+    stem = soundfile.SoundFile(path)
+  except Exception:  # Not for libsndfile: decode it whole (read_audio names the problem if it fails).
+    from tf_drnn.audio import read_audio
+    yield read_audio(path)[0]
+    return
+  with stem:
+    yield from stem.blocks(blocksize=frames, dtype="float32", always_2d=True)
 
 
 class StemsFolders(SeparationDataset):
@@ -212,14 +224,13 @@ class StemsFolders(SeparationDataset):
 
   def tracks(self, split):
     if self.channel == "each" and split == "train":
-      return [SongTrack(f"{song.name} [{label}]", lambda song=song, c=c: read_training(song, channel=c), song)
-              for song in self.songs(split) for label, c in [("mean", None)] + [
-                  (f"channel {c}", c) for c in range(song.channels if song.channels > 1 else 0)]]
+      return [_track(song, c, f"{song.name} [{'mean' if c is None else f'channel {c}'}]")
+              for song in self.songs(split) for c in [None] + list(range(song.channels if song.channels > 1 else 0))]
     return [self.track(song) for song in self.songs(split)]
 
   def track(self, song):
-    channel = None if self.channel == "each" else self.channel
-    return SongTrack(song.name, lambda song=song: read_training(song, channel=channel), song)
+    """The song as a training track, read from the reader's channel (its mean for "each")."""
+    return _track(song, None if self.channel == "each" else self.channel, song.name)
 
   def _scan(self, folder):
     if not os.path.isdir(folder):
