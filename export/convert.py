@@ -532,6 +532,7 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
       **config.as_dict(),
       "num_bins": config.num_bins,
       "latency_samples": endpoints.pcm.latency_samples,
+      "algorithmic_latency_samples": endpoints.pcm.algorithmic_latency_samples,
       "frame_delay": endpoints.frames.delay,
       "state_size": {"separate_frame": endpoints.frames.state_size,
                      "separate_pcm": endpoints.pcm.state_size},

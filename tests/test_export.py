@@ -533,3 +533,75 @@ def test_separate_command_runs_a_tflite_file_without_tensorflow_keras_or_librosa
   assert rate == 44100 and vocals.shape == song.shape
   np.testing.assert_allclose(vocals + accompaniment, song, atol=1e-5)
   assert np.sqrt(np.mean(vocals ** 2)) > 1e-3  # the model heard something
+
+
+# --- a live model: 128-sample hop, asymmetric windows, causal context ----------------------------
+
+@pytest.fixture(scope="module")
+def live_model():
+  import keras
+  from tf_drnn.config import AudioConfig
+  from tf_drnn.model import build_model
+  config = AudioConfig(hop_length=128, window="asymmetric_sine")
+  keras.utils.set_random_seed(3)
+  model = build_model(hidden_units=16, config=config, lookahead=0)
+  ModelParts(model).features.set_statistics(np.abs(spectral.stft_numpy(_signal(2.0, seed=1), config)))
+  for layer in model.layers:
+    if hasattr(layer, "bias") and layer.bias is not None:
+      layer.bias.assign(np.random.default_rng(4).normal(0, 0.1, layer.bias.shape).astype(np.float32))
+  return model
+
+
+@pytest.fixture(scope="module")
+def live_exported(live_model, tmp_path_factory):
+  directory = tmp_path_factory.mktemp("live")
+  config = ModelParts(live_model).audio_config
+  calibration = [np.abs(spectral.stft_numpy(_signal(1.0, seed=s), config)) for s in (3, 4)]
+  return {q: (str(directory / f"live_{q}.tflite"),
+              convert.export_tflite(live_model, str(directory / f"live_{q}.tflite"), q,
+                                    **({"calibration_magnitudes": calibration} if q == "int8" else {})))
+          for q in ("float32", "int8")}
+
+
+def test_live_model_streams_one_hop_per_call_like_offline(live_model, live_exported, mixture):
+  from tf_drnn.litert import stream_pcm as stream
+  from tf_drnn.models import offline_estimates
+  path, sidecar = live_exported["float32"]
+  assert (sidecar["hop_length"], sidecar["window"], sidecar["frame_delay"]) == (128, "asymmetric_sine", 0)
+  assert (sidecar["latency_samples"], sidecar["algorithmic_latency_samples"]) == (128, 256)
+  runner = _runner(path, "separate_pcm")
+  assert list(runner.get_input_details()["pcm"]["shape"]) == [1, 128]
+  vocals, accompaniment = stream(runner, mixture, 128, sidecar["latency_samples"])
+  expected_vocals, expected_accompaniment = offline_estimates(live_model, mixture)
+  assert _relative_error(vocals, expected_vocals) < 1e-4
+  assert _relative_error(accompaniment, expected_accompaniment) < 1e-4
+
+
+def test_live_model_impulse_comes_out_one_hop_later(live_exported):
+  """The measured delay of the exported stream: an impulse fed in hop by hop comes out 128 samples later."""
+  path, sidecar = live_exported["float32"]
+  runner = _runner(path, "separate_pcm")
+  state = np.zeros(runner.get_input_details()["state"]["shape"], np.float32)
+  signal = np.zeros(2048, np.float32)
+  signal[700] = 1.0
+  output = []
+  for start in range(0, len(signal), 128):
+    out = runner(pcm=signal[None, start:start + 128], state=state)
+    state = out["next_state"]
+    output.append(out["vocals"][0] + out["accompaniment"][0])
+  assert int(np.argmax(np.abs(np.concatenate(output)))) - 700 == sidecar["latency_samples"] == 128
+
+
+@pytest.mark.parametrize("quantization,tolerance", [("float32", 1e-3), ("int8", 0.25)])
+def test_separator_runs_a_live_tflite_file_like_its_keras_model(live_model, live_exported, quantization, tolerance):
+  import soxr
+  from tf_drnn import Separator
+  path, _ = live_exported[quantization]
+  song = np.asarray(soxr.resample(np.stack([_signal(0.8, seed=8), _signal(0.8, seed=9)], axis=1), 16000, 44100),
+                    np.float32)
+  expected = Separator(live_model, block_frames=16).separate(song, 44100)
+  got = Separator(path, block_frames=16).separate(song, 44100)
+  rms = lambda x: np.sqrt(np.mean(np.square(x)))  # noqa: E731
+  error = got["vocals"] - expected["vocals"]
+  assert (np.max(np.abs(error)) if quantization == "float32" else rms(error)) / rms(expected["vocals"]) < tolerance
+  np.testing.assert_allclose(got["vocals"] + got["accompaniment"], song, atol=1e-5)

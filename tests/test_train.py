@@ -483,3 +483,33 @@ def test_distillation_mixes_the_teachers_estimates_into_the_targets(trained_run,
   assert json.load(open(tmp_path / "run" / "options.json"))["teacher_model"] == trained_run
   with pytest.raises(UserError, match="--teacher_weight=1.5: must be in"):
     train(_tiny_options(fake_data, tmp_path / "bad", teacher_model=trained_run, teacher_weight=1.5))
+
+
+def test_warm_start_into_other_stft_settings_measures_the_feature_statistics_again(trained_run, fake_data, tmp_path,
+                                                                                  capsys):
+  """The live recipe: the same weights' shapes at a 128-sample hop, asymmetric windows and no look-ahead."""
+  from tf_drnn.model import ModelParts, describe
+  from tf_drnn.models import load_model
+  from tf_drnn.train import train
+  model_dir = tmp_path / "live"
+  train(_tiny_options(fake_data, model_dir, init_model=trained_run, hop_length=128, window="asymmetric_sine",
+                      lookahead=0, train_steps=1))
+  assert "(other STFT settings: feature statistics measured again)" in capsys.readouterr().out
+  live, start = load_model(str(model_dir)), load_model(trained_run)
+  assert describe(live)["audio_config"] == {"sample_rate": 16000, "n_fft": 1024, "hop_length": 128,
+                                            "window": "asymmetric_sine"}
+  assert describe(live)["lookahead"] == 0 and describe(start)["lookahead"] == 1
+  assert not np.allclose(ModelParts(live).features.mean.numpy(), ModelParts(start).features.mean.numpy())
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"window": "asymmetric_sine"}, "--window=asymmetric_sine: the asymmetric sine window needs 0 < hop < n_fft / 2"),
+    ({"hop_length": 128}, "--window=sine: the sine window reconstructs exactly only with hop = n_fft / 2"),
+    ({"lookahead": 3}, "--lookahead=3: must be -1 (centred) or 0 ... 2 frames (--context=3)"),
+])
+def test_impossible_stft_and_lookahead_flags_are_one_line(tmp_path, changes, message):
+  from tf_drnn.errors import UserError
+  from tf_drnn.train_options import check_options
+  with pytest.raises(UserError) as error:
+    check_options(_tiny_options("data", tmp_path / "run", **changes))
+  assert str(error.value).startswith(message), str(error.value)

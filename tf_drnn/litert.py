@@ -87,22 +87,24 @@ class LiteRTPcmStream:
   """
 
   def __init__(self, path, channels=1, binary_mask=False, threads=1):
-    from tf_drnn.spectral import sine_window
+    from tf_drnn import spectral
     sidecar = read_sidecar(path)
     self.config = sidecar_audio_config(sidecar)
     self.channels, self.binary_mask = int(channels), binary_mask
     self.hop, self.n_fft = self.config.hop_length, self.config.n_fft
     self.num_bins = self.config.num_bins
     self.delay = int(sidecar["frame_delay"])
-    self.latency_samples = (1 + self.delay) * self.hop
+    self.latency_samples = spectral.stream_latency_samples(self.config, self.delay)
+    self.tail_samples = self.n_fft - self.hop + self.delay * self.hop
     self.model_state_size = int(sidecar["state_size"]["separate_frame"])
     self.subtracts_accompaniment = binary_mask or sidecar["model"].get("output_format", "masked") == "masked"
     self.runner = make_interpreter(path, threads).get_signature_runner("separate_frame")
-    self.window = sine_window(self.n_fft)
+    self.analysis_window = spectral.analysis_window(self.config)
+    self.synthesis_window = spectral.synthesis_window(self.config)
 
   def initial_state(self):
     c = self.channels
-    return {"input": np.zeros((c, self.latency_samples), np.float32),
+    return {"input": np.zeros((c, self.tail_samples), np.float32),
             "lookahead": np.zeros((c, self.delay, self.num_bins), np.complex64),
             "model": np.zeros((1, self.model_state_size), np.float32),
             "overlap": np.zeros((2, c, self.hop), np.float32)}
@@ -112,21 +114,23 @@ class LiteRTPcmStream:
     steps = pcm.shape[-1] // hop
     signal = np.concatenate([state["input"], np.asarray(pcm, np.float32)], axis=-1)
     starts = delay * hop + hop * np.arange(steps)
-    frames = signal[:, starts[:, None] + np.arange(n_fft)] * self.window  # [c, steps, n_fft]
+    frames = signal[:, starts[:, None] + np.arange(n_fft)] * self.analysis_window  # [c, steps, n_fft]
     spectrum = np.concatenate([state["lookahead"], np.fft.rfft(frames).astype(np.complex64)], axis=1)
     magnitude = np.abs(spectrum.mean(axis=0)).astype(np.float32)  # [delay + steps, bins]
     sources, model_state = self._model(magnitude[delay:], state["model"])
     masks = self._masks(sources, magnitude[:steps])  # [steps, 2, bins]
     stems = 1 if self.subtracts_accompaniment else 2
-    time_frames = np.fft.irfft(masks[None, :, :stems].transpose(2, 0, 1, 3) * spectrum[None, :, :steps],
-                               n=n_fft).astype(np.float32) * self.window  # [stems, c, steps, n_fft]
+    masked = masks[None, :, :stems].transpose(2, 0, 1, 3) * spectrum[None, :, :steps]
+    time_frames = np.fft.irfft(masked, n=n_fft)[..., -2 * hop:].astype(np.float32) * self.synthesis_window
+    # time_frames [stems, c, steps, 2 hop]: each frame's synthesis part.
     tails = np.concatenate([state["overlap"][:stems, :, None], time_frames[..., hop:]], axis=2)
     output = (time_frames[..., :hop] + tails[:, :, :steps]).reshape(stems, self.channels, steps * hop)
     vocals = output[0]
-    accompaniment = signal[:, :steps * hop] - vocals if stems == 1 else output[1]
+    first = n_fft - 2 * hop  # The input, latency_samples late (tf_drnn.streaming.PcmStream).
+    accompaniment = signal[:, first:first + steps * hop] - vocals if stems == 1 else output[1]
     overlap = np.zeros_like(state["overlap"])
     overlap[:stems] = tails[:, :, steps]
-    next_state = {"input": signal[:, -self.latency_samples:], "lookahead": spectrum[:, steps:],
+    next_state = {"input": signal[:, -self.tail_samples:], "lookahead": spectrum[:, steps:],
                   "model": model_state, "overlap": overlap}
     return vocals, accompaniment, next_state, masks[:, 0], magnitude[:steps]
 

@@ -5,11 +5,12 @@
         ──► vocals_head / accompaniment_head (linear) ──► DropFrames ──► SourceOutputs
         ──► source magnitudes [B, T, S, bins]   (S = 2, or 1 for "one_source")
 
-The context window is centred: frame t sees frames t-d..t+d, d = (context - 1) / 2, so
-a stream lags by d frames. The offline model is defined as exactly what a stream computes
-from zero state: the input is padded with 2d zero frames on the left (the stream's empty
-buffer) and d on the right (the stream's flush); the recurrence runs over T + d windows and
-the first d outputs (the stream's pre-roll) are dropped. `tf_drnn.streaming` runs the very
+The context window looks d frames ahead (centred by default: frame t sees frames
+t-(context-1-d)..t+d, d = (context - 1) / 2; d = 0 for a causal, low-latency model), so a
+stream lags by d frames. The offline model is defined as exactly what a stream computes
+from zero state: the input is padded with context - 1 zero frames on the left (the stream's
+empty buffer) and d on the right (the stream's flush); the recurrence runs over T + d windows
+and the first d outputs (the stream's pre-roll) are dropped. `tf_drnn.streaming` runs the very
 same layers chunk by chunk with the state passed in and out as tensors.
 """
 import keras
@@ -95,18 +96,24 @@ class SpectralFeatures(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ContextFrames(keras.layers.Layer):
-  """Stacks `context` consecutive frames: [B, N, F] -> [B, N - context + 1, context * F] (valid)."""
+  """Stacks `context` consecutive frames: [B, N, F] -> [B, N - context + 1, context * F] (valid).
 
-  def __init__(self, context, **kwargs):
+  lookahead: frames after the current one in each window (None: centred, (context - 1) / 2).
+  """
+
+  def __init__(self, context, lookahead=None, **kwargs):
     super().__init__(**kwargs)
     if context < 1 or context % 2 == 0:
       raise ValueError(f"context must be an odd number of frames >= 1, got {context}")
     self.context = int(context)
+    self.lookahead = (self.context - 1) // 2 if lookahead is None else int(lookahead)
+    if not 0 <= self.lookahead < self.context:
+      raise ValueError(f"lookahead must be 0 ... {self.context - 1} frames, got {lookahead}")
 
   @property
   def delay(self):
     """Look-ahead in frames: the output for frame t needs input up to t + delay."""
-    return (self.context - 1) // 2
+    return self.lookahead
 
   def call(self, frames):
     if self.context == 1:
@@ -120,7 +127,7 @@ class ContextFrames(keras.layers.Layer):
     return (input_shape[0], t, input_shape[2] * self.context)
 
   def get_config(self):
-    return {**super().get_config(), "context": self.context}
+    return {**super().get_config(), "context": self.context, "lookahead": self.lookahead}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -239,7 +246,7 @@ def _hidden_name(index):
 
 
 def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000,
-                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None):
+                output_format="masked", config=DEFAULT_AUDIO_CONFIG, name=None, lookahead=None):
   """Builds the functional model: magnitude [B, T, bins] -> source magnitudes [B, T, S, bins].
 
   Args:
@@ -249,16 +256,18 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
     hidden_units: ReLU units per hidden layer.
     output_format: "masked" (default), "two_sources" or "one_source".
     config: The AudioConfig of its STFT (bins = config.num_bins); saved with the model.
+    lookahead: Context frames after the current one (None: centred; 0: causal, no frame of delay).
   """
   recurrent = recurrent_layer_indices(architecture, num_layers)
   if output_format not in OUTPUT_FORMATS:
     raise ValueError(f"unknown output format {output_format!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
   bins = config.num_bins
-  delay = (context - 1) // 2
+  context_frames = ContextFrames(context, lookahead, name=_CONTEXT)
+  delay = context_frames.delay
   magnitude = keras.Input(shape=(None, bins), name="magnitude")
-  padded = ZeroPadFrames(2 * delay, delay, name="pad")(magnitude)
+  padded = ZeroPadFrames(context - 1, delay, name="pad")(magnitude)
   features = SpectralFeatures(audio_config=config.as_dict(), name=_FEATURES)(padded)
-  hidden = ContextFrames(context, name=_CONTEXT)(features)
+  hidden = context_frames(features)
   for index in range(1, num_layers + 1):
     if index in recurrent:
       hidden, _ = ReluRecurrent(hidden_units, name=_hidden_name(index))(hidden)
@@ -272,9 +281,15 @@ def build_model(architecture="drnn2", context=3, num_layers=3, hidden_units=1000
 
 
 def build_model_from_options(options):
-  """build_model from a run's options (a mapping such as options.json or asdict(TrainOptions))."""
+  """build_model from a run's options (a mapping such as options.json or asdict(TrainOptions));
+  options saved before the audio settings and look-ahead were options get the defaults."""
+  default = DEFAULT_AUDIO_CONFIG
+  config = AudioConfig(default.sample_rate, options.get("n_fft", default.n_fft),
+                       options.get("hop_length", default.hop_length), options.get("window", default.window))
+  lookahead = options.get("lookahead")
   return build_model(options["architecture"], options["context"], options["num_layers"],
-                     options["hidden_units"], options["output_format"])
+                     options["hidden_units"], options["output_format"], config,
+                     lookahead=None if lookahead is None or lookahead < 0 else lookahead)
 
 
 class ModelParts:
@@ -338,6 +353,7 @@ def describe(model):
   else:
     architecture = f"drnn{recurrent[0]}"
   return {"architecture": architecture, "context": parts.context.context, "num_layers": len(parts.hidden),
-          "hidden_units": parts.hidden[0].units, "output_format": parts.sources.output_format,
+          "lookahead": parts.delay, "hidden_units": parts.hidden[0].units,
+          "output_format": parts.sources.output_format,
           "recurrent_layers": recurrent, "num_bins": parts.num_bins,
           "audio_config": parts.audio_config.as_dict()}

@@ -107,14 +107,18 @@ def save_model(model, path):
 
 
 def warm_start(model, init_model):
-  """Copies the weights (feature statistics included) of a trained model of the same structure
-  and audio config into `model`."""
+  """Copies the weights (feature statistics included) of a trained model of the same structure into
+  `model`. Its STFT settings and look-ahead may differ (the weights' shapes do not); returns True
+  when the audio settings differ, so the feature statistics are to be measured again."""
   from tf_drnn import model as model_lib
   source = load_model(init_model)
-  if model_lib.describe(source) != model_lib.describe(model):
-    raise UserError(f"{init_model}: its structure {model_lib.describe(source)} differs from the flags' "
-                    f"{model_lib.describe(model)}")
+  free = ("audio_config", "lookahead")
+  source_structure, structure = model_lib.describe(source), model_lib.describe(model)
+  if {k: v for k, v in source_structure.items() if k not in free} != {
+      k: v for k, v in structure.items() if k not in free}:
+    raise UserError(f"{init_model}: its structure {source_structure} differs from the flags' {structure}")
   model.set_weights(source.get_weights())
+  return source_structure["audio_config"] != structure["audio_config"]
 
 
 def offline_masks(model, mixture, binary=False):
@@ -124,11 +128,17 @@ def offline_masks(model, mixture, binary=False):
   from keras import ops
 
   from tf_drnn import spectral
-  from tf_drnn.model import audio_config, masks_from_magnitudes
-  spectrum = spectral.stft_numpy(mixture, audio_config(model))
+  from tf_drnn.model import ModelParts, masks_from_magnitudes
+  parts = ModelParts(model)
+  config, delay = parts.audio_config, parts.delay
+  # The look-ahead frames after the last one hold the signal's end when n_fft > 2 hop: transformed,
+  # as a stream flushed with zeros transforms them, not left to the model's zero padding.
+  padded = np.pad(np.asarray(mixture, np.float32), (0, delay * config.hop_length))
+  spectrum = spectral.stft_numpy(padded, config)
   magnitude = np.abs(spectrum)
-  sources = model(magnitude[None], training=False)[0]
-  return ops.convert_to_numpy(masks_from_magnitudes(sources, magnitude, binary)), spectrum
+  frames = spectral.num_frames(len(mixture), config)
+  sources = model(magnitude[None], training=False)[0, :frames]
+  return ops.convert_to_numpy(masks_from_magnitudes(sources, magnitude[:frames], binary)), spectrum[:frames]
 
 
 def offline_estimates(model, mixture, binary=False):

@@ -58,7 +58,8 @@ class FrameStream:
       else:
         x = layer(x)
     heads = [head(x) for head in self.heads]
-    centre = frames[:, self.delay:self.delay + steps]
+    current = self.buffer_frames - self.delay  # Where each window's current frame sits in `frames`.
+    centre = frames[:, current:current + steps]
     sources = self.sources(heads, centre)
     next_buffer = tf.reshape(frames[:, steps:], [batch, self.buffer_frames * self.num_bins])
     return sources, tf.concat([next_buffer] + next_hidden, axis=-1)
@@ -88,15 +89,16 @@ class PcmStream:
   call(pcm [channels, n * hop], state [1, state_size]) ->
       (vocals [channels, n * hop], accompaniment [channels, n * hop], next_state).
   The mask is computed on the channel mean and applied to every channel. Output lags
-  input by `latency_samples` = (1 + delay) * hop samples.
+  input by `latency_samples` = (1 + delay) * hop samples (an impulse fed in comes out that
+  many samples later; a live caller also waits for each hop to fill: `algorithmic_latency_samples`).
 
   Each call transforms only its own n frames: the spectra of the `delay` look-ahead frames
   are kept from the call before. Where the two masks sum to one (the joint soft mask, or a
-  binary mask), the sine window's squares overlap-add to one, so the accompaniment is the
+  binary mask), the windows' product overlap-adds to one, so the accompaniment is the
   delayed input minus the vocals, and only the vocals need an inverse FFT.
 
-  State layout (flat float32): input tail [channels, (1 + delay) * hop] | look-ahead spectra
-  [real/imag, channels, delay, bins] | model state | overlap-add tails [stems, channels, hop]
+  State layout (flat float32): input tail [channels, n_fft - hop + delay * hop] | look-ahead
+  spectra [real/imag, channels, delay, bins] | model state | overlap-add tails [stems, channels, hop]
   (stems: 1 where the accompaniment is subtracted, else 2).
   """
 
@@ -107,18 +109,19 @@ class PcmStream:
     self.binary_mask = binary_mask
     self.config = config
     self.hop = config.hop_length
-    if config.n_fft != 2 * self.hop:
-      raise ValueError(f"PcmStream needs n_fft = 2 * hop, got {config.n_fft} and {self.hop}")
     self.delay = self.frames.delay
-    self.latency_samples = (1 + self.delay) * self.hop
+    self.latency_samples = spectral.stream_latency_samples(config, self.delay)
+    self.algorithmic_latency_samples = self.latency_samples + self.hop
+    self.tail_samples = config.n_fft - self.hop + self.delay * self.hop
     self.subtracts_accompaniment = binary_mask or self.frames.sources.output_format == "masked"
     self.inverse_stems = 1 if self.subtracts_accompaniment else 2
     bins = self.frames.num_bins
-    self._sizes = [self.channels * self.latency_samples, 2 * self.channels * self.delay * bins,
+    self._sizes = [self.channels * self.tail_samples, 2 * self.channels * self.delay * bins,
                    self.frames.state_size, self.inverse_stems * self.channels * self.hop]
     self.state_size = sum(self._sizes)
     self.num_bins = bins
-    self.window = tf.constant(spectral.sine_window(config.n_fft))
+    self.analysis_window = tf.constant(spectral.analysis_window(config))
+    self.synthesis_window = tf.constant(spectral.synthesis_window(config))
 
   def initial_state(self):
     return tf.zeros([1, self.state_size], tf.float32)
@@ -138,9 +141,9 @@ class PcmStream:
     bins, stems = self.frames.num_bins, self.inverse_stems
     steps = pcm.shape[-1] // hop
     input_tail, lookahead, model_state, ola_tails = tf.split(state, self._sizes, axis=-1)
-    signal = tf.concat([tf.reshape(input_tail, [c, self.latency_samples]), pcm], axis=-1)
+    signal = tf.concat([tf.reshape(input_tail, [c, self.tail_samples]), pcm], axis=-1)
     # This call's own frames: frame k (k = delay .. delay + steps - 1) starts at sample k * hop.
-    frames = tf.signal.frame(signal[:, delay * hop:], n_fft, hop) * self.window  # [c, steps, n_fft]
+    frames = tf.signal.frame(signal[:, delay * hop:], n_fft, hop) * self.analysis_window  # [c, steps, n_fft]
     spectrum = tf.signal.rfft(frames)
     real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)
     if delay:
@@ -153,16 +156,19 @@ class PcmStream:
     masks = masks_from_magnitudes(sources[0], magnitude[:steps], self.binary_mask)  # [steps, 2, bins]
     vocal_mask = masks[:, 0]
     masks = tf.transpose(masks, [1, 0, 2])[:stems, None]  # [stems, 1, steps, bins]
-    time_frames = inverse_rfft(masks * real[:, :steps], masks * imag[:, :steps], n_fft) * self.window
+    time_frames = inverse_rfft(masks * real[:, :steps], masks * imag[:, :steps], n_fft)[..., -2 * hop:]
+    time_frames = time_frames * self.synthesis_window  # [stems, c, steps, 2 hop]: the synthesis part
     # Overlap-add: block j = second half of frame j - 1 (or the saved tail) + first half of frame j.
     tails = tf.reshape(ola_tails, [stems, c, 1, hop])
     halves = tf.concat([tails, time_frames[..., hop:]], axis=2)  # [stems, c, steps + 1, hop]
     blocks = time_frames[..., :hop] + halves[:, :, :steps]
     output = tf.reshape(blocks, [stems, c, steps * hop])
     vocals = output[0]
-    # Block j's mixture is the signal's block j: the input, latency_samples late.
-    accompaniment = signal[:, :steps * hop] - vocals if self.subtracts_accompaniment else output[1]
-    next_state = [tf.reshape(signal[:, -self.latency_samples:], [1, -1])]
+    # Block j's mixture: the input, latency_samples late (synthesis part of frame j's first hop).
+    first = n_fft - 2 * hop
+    delayed_input = signal[:, first:first + steps * hop]
+    accompaniment = delayed_input - vocals if self.subtracts_accompaniment else output[1]
+    next_state = [tf.reshape(signal[:, -self.tail_samples:], [1, -1])]
     if delay:
       next_state.append(tf.reshape(tf.stack([real[:, steps:], imag[:, steps:]]), [1, -1]))
     next_state += [next_model_state, tf.reshape(halves[:, :, steps], [1, -1])]

@@ -79,16 +79,19 @@ def train(options: TrainOptions):
 
   state = TrainingState(model, options)
   resumed = state.load()
+  new_stft = False  # warm-started from a model of other STFT settings
   if resumed:
     log.info("resuming at step %d (best dev vocal GNSDR so far %.2f dB)", state.step, state.best_dev)
     print(f"Resuming from step {state.step}", flush=True)
   elif options.init_model:
     from tf_drnn.models import warm_start
-    warm_start(model, options.init_model)
-    print(f"Starting from the weights of {options.init_model}", flush=True)
-  else:
+    new_stft = warm_start(model, options.init_model)
+    print(f"Starting from the weights of {options.init_model}"
+          + (" (other STFT settings: feature statistics measured again)" if new_stft else ""), flush=True)
+  if not resumed and (not options.init_model or new_stft):
     from tf_drnn.data.sources import statistics_magnitudes
-    model_lib.ModelParts(model).features.set_statistics(statistics_magnitudes(statistics_sources))
+    model_lib.ModelParts(model).features.set_statistics(
+        statistics_magnitudes(statistics_sources, model_lib.audio_config(model)))
 
   dev_sets = [dataclasses.replace(c, dev=[_cached(t) for t in c.dev]) for c in collections if c.dev]
   progress = _keras_callback(TrainingProgress)(model, options, state, dev_sets, backend)
@@ -508,6 +511,13 @@ def define_flags():
   flags.DEFINE_enum("architecture", defaults.architecture, ARCHITECTURES,
                     "dnn, drnn1..drnn3 (recurrence on hidden layer k) or srnn (on all).")
   flags.DEFINE_integer("context", defaults.context, "Input frames per output frame (1, 3, 5).")
+  flags.DEFINE_integer("lookahead", defaults.lookahead, "Context frames after the current one: -1 centres the "
+                       "context; 0 makes it causal (no frame of delay, for live use).")
+  flags.DEFINE_integer("n_fft", defaults.n_fft, "The model's STFT frame (analysis window), samples at 16 kHz.")
+  flags.DEFINE_integer("hop_length", defaults.hop_length, "The model's STFT hop, samples at 16 kHz.")
+  from tf_drnn.config import WINDOWS
+  flags.DEFINE_enum("window", defaults.window, WINDOWS, "sine (the paper's, hop = n_fft / 2) or asymmetric_sine "
+                    "(a short synthesis window of 2 hops: output latency of 2 hops with hop < n_fft / 2).")
   flags.DEFINE_integer("num_layers", defaults.num_layers, "Hidden layers.")
   flags.DEFINE_integer("hidden_units", defaults.hidden_units, "ReLU units per hidden layer.")
   flags.DEFINE_enum("output_format", defaults.output_format, OUTPUT_FORMATS,

@@ -17,7 +17,8 @@ from tf_drnn.errors import UserError
 log = logging.getLogger("tf_drnn.train")
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
-_MODEL_OPTIONS = ("architecture", "context", "num_layers", "hidden_units", "output_format")
+_MODEL_OPTIONS = ("architecture", "context", "lookahead", "num_layers", "hidden_units", "output_format",
+                  "n_fft", "hop_length", "window")
 
 
 @dataclasses.dataclass
@@ -31,6 +32,10 @@ class TrainOptions:
   dev_clips: tuple = ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09")
   architecture: str = "drnn2"
   context: int = 3
+  lookahead: int = -1  # context frames after the current one; -1: centred, (context - 1) / 2
+  n_fft: int = 1024  # the model's STFT (tf_drnn.config.AudioConfig; the sample rate is fixed)
+  hop_length: int = 512
+  window: str = "sine"
   num_layers: int = 3
   hidden_units: int = 1000
   output_format: str = "masked"
@@ -156,6 +161,13 @@ def check_options(options):
     value = getattr(o, flag)
     require(flag, value, _is_int(value) and value >= 0, "must be a whole number of at least 0")
   require("context", o.context, o.context in (1, 3, 5) and _is_int(o.context), "must be 1, 3 or 5 frames")
+  require("lookahead", o.lookahead, _is_int(o.lookahead) and -1 <= o.lookahead < o.context,
+          f"must be -1 (centred) or 0 ... {o.context - 1} frames (--context={o.context})")
+  from tf_drnn.config import AudioConfig
+  try:
+    AudioConfig(n_fft=o.n_fft, hop_length=o.hop_length, window=o.window)
+  except (TypeError, ValueError) as error:
+    require("window", o.window, False, f"{error} (--n_fft={o.n_fft}, --hop_length={o.hop_length})")
   try:
     recurrent_layer_indices(o.architecture, o.num_layers)
   except ValueError as error:

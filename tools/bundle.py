@@ -57,6 +57,17 @@ def store_weights_as_float16(source, destination):
       archive.writestr(name, blob)
 
 
+def latency_record(model_path):
+  """The model's latency: its stream's output delay (what an impulse measures) and the algorithmic
+  latency a live caller sees (one hop more: the wait for each hop to fill), samples and ms."""
+  from tf_drnn.models import load_model
+  from tf_drnn.streaming import PcmStream
+  stream = PcmStream(load_model(model_path))
+  rate = stream.config.sample_rate
+  return {"stream_samples": stream.latency_samples, "algorithmic_samples": stream.algorithmic_latency_samples,
+          "algorithmic_ms": 1000 * stream.algorithmic_latency_samples / rate}
+
+
 def bundle(model_dir, flagfile, name="drnn2", output_dir=PRETRAINED_DIR):
   """Writes <name>.keras (float16 weights), <name>.flags and <name>.json into output_dir."""
   os.makedirs(output_dir, exist_ok=True)
@@ -64,7 +75,8 @@ def bundle(model_dir, flagfile, name="drnn2", output_dir=PRETRAINED_DIR):
   shutil.copyfile(flagfile, os.path.join(output_dir, name + ".flags"))
   with open(os.path.join(model_dir, "best.json")) as f:
     best = json.load(f)
-  record = {"dev": best["dev"], "step": best["step"], "options": best["options"]}
+  record = {"dev": best["dev"], "step": best["step"], "options": best["options"],
+            "latency": latency_record(os.path.join(output_dir, name + ".keras"))}
   training_path = os.path.join(model_dir, "training.json")  # steps, time and hardware, when recorded
   if os.path.exists(training_path):
     with open(training_path) as f:
