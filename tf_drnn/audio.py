@@ -53,7 +53,7 @@ def read_audio(path, sample_rate=None, mono=False):
 
   Args:
     path: Any format soundfile reads (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1);
-      others fall back to librosa/audioread.
+      others fall back to librosa/audioread (installed with tf-drnn[train]).
     sample_rate: Resample to this rate (Hz); None keeps the file's rate.
     mono: Average the channels into one.
 
@@ -67,8 +67,13 @@ def read_audio(path, sample_rate=None, mono=False):
     data, rate = soundfile.read(path, dtype="float32", always_2d=True)
   except Exception as sf_error:  # libsndfile cannot read it: try librosa's decoders.
     try:
-      import warnings
       import librosa
+    except ImportError:  # A runtime install (no tf-drnn[train]): libsndfile's formats only.
+      raise AudioFileError(path, f"corrupt or unsupported audio ({decoder_problem(sf_error)}; librosa's "
+                           "decoders are not installed: pip install \"tf-drnn[train]\", or convert it to "
+                           "WAV or FLAC)") from None
+    try:
+      import warnings
       with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data, rate = librosa.load(path, sr=None, mono=False)
@@ -167,12 +172,17 @@ def decoder_problem(error):
 
 
 def resample(waveform, from_rate, to_rate):
-  """Resamples along axis 0 (samples) with soxr's high-quality filter."""
+  """Resamples along axis 0 (samples) with soxr's high-quality filter ("soxr_hq"), to
+  ceil(samples * to_rate / from_rate) samples: what librosa.resample(res_type="soxr_hq", axis=0)
+  gives, sample for sample, without needing librosa (a runtime install has soxr only)."""
   if from_rate == to_rate:
     return waveform
-  import librosa
-  return librosa.resample(np.asarray(waveform, np.float32), orig_sr=from_rate, target_sr=to_rate,
-                          res_type="soxr_hq", axis=0).astype(np.float32)
+  import soxr
+  waveform = np.asarray(waveform, np.float32)
+  num_samples = int(np.ceil(waveform.shape[0] * (float(to_rate) / from_rate)))  # librosa's length
+  columns = np.ascontiguousarray(waveform.reshape(waveform.shape[0], -1))  # soxr takes [samples, channels]
+  resampled = np.asarray(soxr.resample(columns, from_rate, to_rate, quality="soxr_hq"), np.float32)
+  return fit_length(resampled, num_samples).reshape((num_samples,) + waveform.shape[1:])
 
 
 def fit_length(signal, num_samples):

@@ -112,7 +112,7 @@ def command_main(main, import_tensorflow=True, usage=None):
     if usage is None:
       run_guarded(lambda: check_arguments(argv))
     if import_tensorflow:
-      import_tensorflow_quietly()
+      run_guarded(import_tensorflow_quietly)
     return main(argv)
   return quiet_main
 
@@ -141,7 +141,8 @@ def import_tensorflow_quietly():
   """Imports TensorFlow with stderr (file descriptor 2) sent to /dev/null meanwhile.
 
   Its native start-up lines (CUDA probes logged before absl::InitializeLog) ignore
-  TF_CPP_MIN_LOG_LEVEL and would bury a one-line error. Python exceptions still surface.
+  TF_CPP_MIN_LOG_LEVEL and would bury a one-line error. Python exceptions still surface; TensorFlow
+  not installed at all (the base install is the LiteRT runtime) is a UserError saying what to install.
   """
   if "tensorflow" in sys.modules:
     return
@@ -151,7 +152,16 @@ def import_tensorflow_quietly():
   try:
     os.dup2(devnull, 2)
     import tensorflow  # noqa: F401
+  except ModuleNotFoundError as error:
+    if error.name != "tensorflow":
+      raise
+    raise UserError(TENSORFLOW_MISSING) from None
   finally:
     os.dup2(saved, 2)
     os.close(saved)
     os.close(devnull)
+
+
+TENSORFLOW_MISSING = ('TensorFlow is not installed: Keras models (the bundled ones), training and export need '
+                      'pip install "tf-drnn[train]"; this install runs exported .tflite models '
+                      '(e.g. tf-drnn-separate --model=FILE.tflite)')
