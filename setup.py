@@ -1,12 +1,18 @@
 """tf-drnn: singing-voice separation with deep recurrent networks (Huang et al., ISMIR 2014)."""
+import re
+
 from setuptools import find_packages, setup
+
+# The one version number: tf_drnn.__version__ (read here without importing the package).
+with open("tf_drnn/__init__.py") as _init:
+  VERSION = re.search(r'^__version__ = "([^"]+)"', _init.read(), re.M).group(1)
 
 # Keras and the audio/scoring libraries: training, evaluation and the demo under either backend.
 KERAS_STACK = ["keras>=3.3", "librosa>=0.10", "mir_eval>=0.7,<0.9", "matplotlib", "tensorboard"]
 
 setup(
     name="tf-drnn",
-    version="0.1.0",
+    version=VERSION,
     description="Singing-voice separation from mono recordings with deep recurrent networks, "
                 "trained in Keras and shipped as streaming TFLite (the base install runs .tflite models "
                 "under LiteRT without TensorFlow; tf-drnn[train] adds Keras, training and export)",
@@ -38,7 +44,9 @@ setup(
     extras_require={
         # Everything else: Keras models (the bundled ones), training, export, evaluation, the demo,
         # formats only librosa/audioread decode.
-        "train": ["tensorflow>=2.16", *KERAS_STACK],
+        # Below 2.22: the exporter's int8 path uses private TFLite APIs (tf_drnn_export.private_api,
+        # checked by tests/test_export.py) that may move in any minor release.
+        "train": ["tensorflow>=2.16,<2.22", *KERAS_STACK],
         "runtime": [],  # the base install; `pip install "tf-drnn[runtime]"` names it
         # test: the suite, its linter, and JAX on the CPU for the trainer's JAX-backend test.
         "test": ["tf-drnn[train]", "pytest", "psutil", "ruff", "jax[cpu]"],

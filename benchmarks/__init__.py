@@ -1,5 +1,5 @@
 """Benchmarks of the exported streaming models: latency, memory, roofline, quality, throughput.
 
-`python benchmarks/run.py --output_dir=DIR` writes DIR/results.json, DIR/summary.md and
+`python -m benchmarks.run --output_dir=DIR` writes DIR/results.json, DIR/summary.md and
 DIR/latency.png; see benchmarks/run.py.
 """

@@ -1,7 +1,7 @@
 r"""Catalogue throughput: tf-drnn-separate-beam on DirectRunner (N worker processes) vs. tf-drnn-separate.
 
-    python benchmarks/beam_throughput.py --output_dir=/tmp/beam_bench                  # 8 synthesized 30 s songs
-    python benchmarks/beam_throughput.py --output_dir=/tmp/beam_bench --workers=1,2 --songs='music/*.flac'
+    python -m benchmarks.beam_throughput --output_dir=/tmp/beam_bench                  # 8 synthesized 30 s songs
+    python -m benchmarks.beam_throughput --output_dir=/tmp/beam_bench --workers=1,2 --songs='music/*.flac'
 
 Each configuration runs as its console command runs, in a fresh process on the same files into a
 fresh folder, timed end to end (start-up and model loading included, as a user waits for them):
@@ -19,25 +19,22 @@ import sys
 import tempfile
 import time
 
+from absl import app, flags
+
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:  # `python benchmarks/beam_throughput.py` puts benchmarks/, not the repository, on the path.
-  sys.path.insert(0, _REPO)
-
-from absl import app, flags  # noqa: E402
-
 FLAGS = flags.FLAGS
 RESULTS_FORMAT = "tf_drnn.benchmarks.beam_throughput/1"
 
 
 def define_flags():
-  flags.DEFINE_string("output_dir", None, "Where beam_throughput.json and beam_throughput.md go.")
+  from tf_drnn.flags_common import define_model, define_output_dir
+  define_output_dir("beam_throughput.json and beam_throughput.md", required=True)
   flags.DEFINE_string("songs", None, "Input files (a glob pattern); default: --num_songs synthesized songs.")
   flags.DEFINE_integer("num_songs", 8, "Synthesized songs (without --songs).")
   flags.DEFINE_float("seconds", 30.0, "Length of each synthesized song.")
   flags.DEFINE_integer("sample_rate", 44100, "Sample rate of the synthesized songs (mono WAV, PCM_16).")
   flags.DEFINE_list("workers", ["1", "2"], "DirectRunner worker process counts to time.")
-  flags.DEFINE_string("model", "drnn2_compact", "The model both commands use (--model of tf-drnn-separate).")
-  flags.mark_flag_as_required("output_dir")
+  define_model("drnn2_compact", note="Both commands (tf-drnn-separate, tf-drnn-separate-beam) use it.")
 
 
 def synthesize(folder, count, seconds, rate):

@@ -1,7 +1,7 @@
 r"""Which rule should split the band the model cannot see? Measured on MIR-1K (16 kHz).
 
-    python benchmarks/high_band.py --output_dir=/tmp/high_band                  # validation songs
-    python benchmarks/high_band.py --output_dir=/tmp/high_band_test --split=test --rules=average
+    python -m benchmarks.high_band --output_dir=/tmp/high_band                  # validation songs
+    python -m benchmarks.high_band --output_dir=/tmp/high_band_test --split=test --rules=average
 
 MIR-1K has no sound above 8 kHz, so the rules of tf_drnn.fullband are measured on a proxy:
 the bundled model's vocal mask is kept below a cutoff c (--cutoffs, e.g. 4 and 5 kHz) and
@@ -23,19 +23,15 @@ gave before full-band separation) against the full-band path with each rule; SDR
 Writes results.json and summary.md into --output_dir.
 """
 import os
-import sys
 import time
 
+from absl import app, flags
+
+import numpy as np
+
+from tf_drnn.cli_util import quiet_tensorflow, run_guarded
+
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-  sys.path.insert(0, _REPO)
-
-from absl import app, flags  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from tf_drnn.cli_util import quiet_tensorflow, run_guarded  # noqa: E402
-
 FLAGS = flags.FLAGS
 DEFAULT_DATA_DIR = os.path.join(os.path.dirname(_REPO), "shared", "MIR-1K")
 REFERENCES = ("model", "oracle")
@@ -43,16 +39,16 @@ REFERENCES = ("model", "oracle")
 
 def define_flags():
   from tf_drnn.fullband import HIGH_BAND_RULES
-  flags.DEFINE_string("output_dir", None, "Where results.json and summary.md go.")
-  flags.DEFINE_string("data_dir", DEFAULT_DATA_DIR, "MIR-1K root.")
-  flags.DEFINE_string("model", None, "A .keras model, a model_dir or a bundled name (default: drnn2).")
+  from tf_drnn.flags_common import define_data_dir, define_dev_clips, define_model, define_output_dir
+  define_output_dir("results.json and summary.md", required=True)
+  define_data_dir(DEFAULT_DATA_DIR, note="MIR-1K only.")
+  define_model()
   flags.DEFINE_enum("split", "dev", ["dev", "test"], "dev: the validation songs (choose here); test: once.")
-  flags.DEFINE_list("dev_clips", ["abjones_5", "amy_9"], "The validation songs (whole songs or clips).")
+  define_dev_clips(["abjones_5", "amy_9"])
   flags.DEFINE_list("cutoffs", ["4000", "5000"], "Proxy cutoffs c in Hz.")
   flags.DEFINE_list("rules", list(HIGH_BAND_RULES), "Rules to score.")
   flags.DEFINE_integer("rate", 44100, "Also separate the clips resampled to this rate (0: skip).")
   flags.DEFINE_integer("max_clips", 0, "Score only the first N clips (0: all).")
-  flags.mark_flag_as_required("output_dir")
 
 
 def band(signal, rate, low, high=np.inf):
@@ -119,7 +115,7 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
   import soxr
   from tf_drnn import spectral
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
-  from tf_drnn.data.mir1k import MIR1K
+  from tf_drnn.data import load_dataset
   from tf_drnn.errors import UserError
   from tf_drnn.scoring import mixtures
   from tf_drnn.fullband import HIGH_BAND_RULES, reliable_cutoff_hz
@@ -130,7 +126,7 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
     raise UserError(f"--rules: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(HIGH_BAND_RULES)}")
   start = time.perf_counter()
   model = load_model(model_path)
-  tracks = MIR1K(data_dir, dev_clips=dev_clips).tracks(split)
+  tracks = load_dataset("mir1k", data_dir, dev_clips).tracks(split)
   if max_clips:
     tracks = tracks[:max_clips]
   clips = list(mixtures(tracks))

@@ -1,6 +1,6 @@
 """Peak resident memory of a process that only streams.
 
-A fresh Python process (this file run as a script) imports NumPy and LiteRT, no TensorFlow,
+A fresh Python process (`python -m benchmarks.memory` from the repository root) imports NumPy and LiteRT, no TensorFlow,
 loads the .tflite, streams `calls` hops through `separate_pcm` with the state fed back, and
 reports its own peak RSS:
 
@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 MB = 1e6
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `-m benchmarks.memory` resolves
 
 
 def ru_maxrss_to_bytes(value, platform=sys.platform):
@@ -79,9 +80,9 @@ def stream_and_report(path, signature, calls, threads, xnnpack):
 def peak_rss(path, calls=1000, threads=1, xnnpack=True, signature="separate_pcm", timeout=300):
   """Runs the streaming child on `path`; returns its report, sizes in MB as well as bytes."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  command = [sys.executable, os.path.abspath(__file__), os.fspath(path), signature, str(int(calls)),
+  command = [sys.executable, "-m", "benchmarks.memory", os.path.abspath(path), signature, str(int(calls)),
              str(int(threads)), "1" if xnnpack else "0"]
-  completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+  completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=_REPO)
   lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
   if completed.returncode != 0 or not lines:
     tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
@@ -96,8 +97,6 @@ def peak_rss(path, calls=1000, threads=1, xnnpack=True, signature="separate_pcm"
   return report
 
 
-if __name__ == "__main__":  # The child: python memory.py PATH SIGNATURE CALLS THREADS XNNPACK(0/1)
-  if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)  # Keep benchmarks/ (report.py, run.py, ...) from shadowing other modules.
+if __name__ == "__main__":  # The child: python -m benchmarks.memory PATH SIGNATURE CALLS THREADS XNNPACK(0/1)
   _path, _signature, _calls, _threads, _xnnpack = sys.argv[1:6]
   print(json.dumps(stream_and_report(_path, _signature, int(_calls), int(_threads), _xnnpack == "1")))

@@ -15,20 +15,9 @@ from tf_drnn import metrics
 
 def load_clips(data_dir, count):
   """The first `count` public test clips as (name, mixture, vocals, accompaniment)."""
-  from tf_drnn.data.mir1k import MIR1K
+  from tf_drnn.data import load_dataset
   from tf_drnn.scoring import mixtures
-  return list(mixtures(MIR1K(data_dir).tracks("test")[:count]))
-
-
-def keras_separate_fn(model, sample_rate):
-  """mixture -> (vocals, accompaniment) with tf_drnn.Separator (the Keras reference)."""
-  from tf_drnn import Separator
-  separator = Separator(model)
-
-  def separate(mixture):
-    stems = separator.separate(mixture, sample_rate)
-    return stems["vocals"], stems["accompaniment"]
-  return separate
+  return list(mixtures(load_dataset("mir1k", data_dir).tracks("test")[:count]))
 
 
 class Scorer:

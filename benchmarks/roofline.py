@@ -30,6 +30,8 @@ import sys
 
 import numpy as np
 
+from tf_drnn.errors import first_line
+
 STORED_BYTES_PER_WEIGHT = {"float32": 4, "float16": 2, "dynamic": 1, "int8": 1}
 RUNTIME_BYTES_PER_WEIGHT = {"float32": 4, "float16": 4, "dynamic": 1, "int8": 1}
 INTEGER_VARIANTS = ("dynamic", "int8")  # Their dense kernels multiply int8 x int8.
@@ -236,7 +238,7 @@ def measure_machine(budget_seconds=1.0, working_set_bytes=8 * 1024 * 1024, timeo
     try:
       machine.update(measure_litert_matmul(litert_dir, threads=1, budget_seconds=budget_seconds))
     except Exception as error:  # No TensorFlow converter here: fall back to the estimate, and say so.
-      reason = str(error).splitlines()[0][:200] if str(error) else ""
+      reason = first_line(error, empty="")
       machine["litert_probe_error"] = f"{type(error).__name__}: {reason}"
   if machine.get("litert_gmacs_int8"):
     machine["int8_note"] = ("int8 MAC rate measured: an int8 FULLY_CONNECTED [256, 1024] x [1024, 1024] under "

@@ -1,9 +1,9 @@
 r"""Benchmarks the exported streaming model: latency, memory, roofline, quality, TF throughput.
 
-    python benchmarks/run.py --output_dir=/tmp/bench                       # bundled model, all four variants
-    python benchmarks/run.py --output_dir=/tmp/bench --model=runs/mine/model.keras --variants=float32,int8
-    python benchmarks/run.py --output_dir=/tmp/bench2 --tflite_dir=/tmp/bench   # reuse exported files
-    python benchmarks/run.py --output_dir=/tmp/cmp --compare=/tmp/a/results.json,/tmp/b/results.json
+    python -m benchmarks.run --output_dir=/tmp/bench                       # bundled model, all four variants
+    python -m benchmarks.run --output_dir=/tmp/bench --model=runs/mine/model.keras --variants=float32,int8
+    python -m benchmarks.run --output_dir=/tmp/bench2 --tflite_dir=/tmp/bench   # reuse exported files
+    python -m benchmarks.run --output_dir=/tmp/cmp --compare=/tmp/a/results.json,/tmp/b/results.json
 
 Writes into --output_dir:
   results.json         everything measured, with the machine and software versions
@@ -21,15 +21,12 @@ import os
 import sys
 import time
 
+from absl import app, flags
+
+from tf_drnn.cli_util import quiet_tensorflow, run_guarded
+from tf_drnn.errors import UserError, first_line
+
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:  # `python benchmarks/run.py` puts benchmarks/, not the repository, on the path.
-  sys.path.insert(0, _REPO)
-
-from absl import app, flags  # noqa: E402
-
-from tf_drnn.cli_util import quiet_tensorflow, run_guarded  # noqa: E402
-from tf_drnn.errors import UserError  # noqa: E402
-
 FLAGS = flags.FLAGS
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 SECTIONS = ("latency", "memory", "roofline", "quality", "separation", "training")
@@ -38,18 +35,16 @@ RESULTS_FORMAT = "tf_drnn.benchmarks/1"
 
 
 def define_flags():
-  flags.DEFINE_string("output_dir", None, "Where results.json, summary.md, latency.png (and the exported "
-                      "files) go.")
-  from tf_drnn.models import bundled_names_help
-  flags.DEFINE_string("model", None, "A .keras model, a training model_dir or a bundled model's "
-                      f"name: {bundled_names_help()}.")
+  from tf_drnn.flags_common import define_data_dir, define_model, define_output_dir
+  define_output_dir("results.json, summary.md, latency.png (and the exported files)")
+  define_model(note="A Keras model: the benchmark exports it (or see --tflite_dir).")
   flags.DEFINE_list("variants", list(VARIANTS), "Quantization variants to benchmark.")
   flags.DEFINE_list("threads", ["1", "2"], "LiteRT thread counts to time.")
   flags.DEFINE_integer("calls", 2000, "Timed calls per signature and configuration.")
   flags.DEFINE_integer("warmup", 200, "Untimed warm-up calls before timing.")
   flags.DEFINE_integer("memory_calls", 500, "separate_pcm calls streamed by the peak-RSS process.")
-  flags.DEFINE_string("data_dir", None, "MIR-1K root (int8 calibration, quality, training throughput). "
-                      "Default: ../shared/MIR-1K beside the repository, when present.")
+  define_data_dir(note="MIR-1K only (int8 calibration, quality, training throughput). Default: "
+                  "../shared/MIR-1K beside the repository, when present.")
   flags.DEFINE_integer("quality_clips", 10, "Public test clips scored for quality (0: skip quality).")
   flags.DEFINE_integer("calibration_frames", 2000, "int8 calibration steps per signature.")
   flags.DEFINE_string("tflite_dir", None, "Benchmark the .tflite files (with sidecars) in this folder "
@@ -188,7 +183,7 @@ class Run:
     except UserError:
       raise
     except Exception as error:  # Record it, carry on with the other sections.
-      message = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+      message = f"{type(error).__name__}: {first_line(error, limit=None, empty='')}"
       self.results.setdefault("errors", {})[name] = message
       log(f"{name} failed: {message}")
     self.results.setdefault("section_seconds", {})[name] = time.perf_counter() - start
@@ -215,6 +210,7 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
               skip=(), training_steps=5, separation_seconds=30.0):
   """The library entry point of `benchmarks/run.py`; returns the results dict (also written to disk)."""
   from benchmarks import environment, latency, memory, quality, report, roofline, throughput
+  from tf_drnn import Separator
   from tf_drnn.litert import tflite_separate_fn
   unknown = [s for s in skip if s not in SECTIONS]
   if unknown:
@@ -332,7 +328,7 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
         result, per_clip = scorer.score(tflite_separate_fn(entry["file"]))
         entry["quality"] = {"global": result, "clips": per_clip}
       log("keras: quality (Separator)")
-      result, per_clip = scorer.score(quality.keras_separate_fn(model, config.sample_rate))
+      result, per_clip = scorer.score(Separator(model).separate_pair)
       keras_entry["quality"] = {"global": result, "clips": per_clip}
     run.section("quality", do_quality)
 

@@ -38,8 +38,8 @@ def training_sources(data_dir=None, clips=4, sample_rate=DEFAULT_AUDIO_CONFIG.sa
   """(sources, description): a few MIR-1K training clips, or synthesized songs without data."""
   from tf_drnn.data.sources import load_sources
   if data_dir:
-    from tf_drnn.data.mir1k import MIR1K
-    tracks = MIR1K(data_dir).tracks("train")
+    from tf_drnn.data import load_dataset
+    tracks = load_dataset("mir1k", data_dir).tracks("train")
     step = max(1, len(tracks) // clips)
     chosen = tracks[::step][:clips]
     return load_sources(chosen), f"{len(chosen)} MIR-1K training clips"

@@ -20,17 +20,15 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  from tf_drnn.models import bundled_names_help
-  flags.DEFINE_string("model", None, "A .keras model file, or a training model_dir holding model.keras. "
-                      f"A bundled model's name also works: {bundled_names_help()}.")
+  from tf_drnn.flags_common import define_data_dir, define_model
+  define_model(note="Not a .tflite file: this command writes one from a Keras model.")
   flags.DEFINE_string("output", None, "The TFLite file to write (FILE.tflite); the sidecar goes to FILE.json, "
                       "which may replace only a previous sidecar of the same FILE.tflite. Both are checked before "
                       "conversion.")
   flags.DEFINE_enum("quantization", "float32", QUANTIZATIONS,
                     "float32: none; float16: float16 weights; dynamic: int8 weights, float activations; "
                     "int8: int8 dense layers calibrated on --data_dir.")
-  flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/): training-singer mixtures "
-                      "calibrate --quantization=int8.")
+  define_data_dir(note="MIR-1K only: its training-singer mixtures calibrate --quantization=int8.")
   flags.DEFINE_integer("calibration_frames", 2000, "Calibration steps per signature for int8 (STFT frames / hops).")
   flags.mark_flag_as_required("output")
 

@@ -307,10 +307,10 @@ def calibration_audio_from_data_dir(data_dir, max_frames=DEFAULT_CALIBRATION_FRA
   Clips are taken evenly across the training split until about `max_frames` STFT frames.
   """
   from tf_drnn.data.base import unit_energy_mix
-  from tf_drnn.data.mir1k import MIR1K
+  from tf_drnn.data import load_dataset
   from tf_drnn.levels import TRAINING_LEVEL_DBFS, scale_to_dbfs
   from tf_drnn.spectral import num_frames
-  tracks = MIR1K(data_dir).tracks("train")
+  tracks = load_dataset("mir1k", data_dir).tracks("train")
   if not tracks:
     raise UserError(f"{data_dir}: no MIR-1K training clips for calibration")
   mixtures, total = [], 0
@@ -489,7 +489,6 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
   Returns:
     The sidecar dict.
   """
-  from tf_drnn.model import describe
   if quantization not in QUANTIZATIONS:
     raise UserError(f"unknown quantization {quantization!r}: choose one of {', '.join(QUANTIZATIONS)}")
   output_path = os.fspath(output_path)
@@ -499,7 +498,28 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
 
   from tf_drnn.model import audio_config
   config = audio_config(model)  # The STFT the model was trained with (saved in its file).
-  source_model, calibration, equalized = model, None, False
+  content, endpoints, calibration = _convert_streaming(model, quantization, config, calibration_magnitudes,
+                                                       calibration_audio, max_calibration_steps)
+  ops = check_builtin_only(content)
+  _smoke_run(content)
+  layout = signature_layout(content)
+  missing = [key for key in SIGNATURES if key not in layout]
+  if missing:
+    raise RuntimeError(f"the converted model lacks the signatures {', '.join(missing)}")
+  sidecar = _sidecar(model, config, endpoints, quantization, model_path, output_path, content, ops, layout)
+  if calibration is not None:
+    calibration["source"] = "audio" if calibration_audio is not None else "magnitudes"
+    sidecar["calibration"] = calibration
+  _atomic_write_bytes({output_path: content,
+                       sidecar_path(output_path): (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()})
+  return sidecar
+
+
+def _convert_streaming(model, quantization, config, calibration_magnitudes, calibration_audio, max_steps):
+  """(the .tflite bytes, the model's _Endpoints, the int8 calibration record or None): the two
+  streaming signatures of `model` converted in `quantization` (int8: calibrated, its heads
+  equalized first)."""
+  calibration, equalized = None, False
   if quantization == "int8":
     magnitudes, audio = _calibration_inputs(calibration_magnitudes, calibration_audio, config)
     model, equalized = equalize_head_ranges(model, magnitudes)
@@ -513,19 +533,17 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
     content = _convert(saved_model, "float32" if quantization in ("float32", "int8") else quantization)
     float_ops = check_builtin_only(content)
     if quantization == "int8":
-      samples, calibration = _prepare_calibration(content, magnitudes, audio, config, max_calibration_steps)
+      samples, calibration = _prepare_calibration(content, magnitudes, audio, config, max_steps)
       calibration["equalized_heads"] = equalized
       content = _convert(saved_model, "int8", lambda: iter(samples), float_ops)
   finally:
     shutil.rmtree(work, ignore_errors=True)
+  return content, endpoints, calibration
 
-  ops = check_builtin_only(content)
-  _smoke_run(content)
-  layout = signature_layout(content)
-  missing = [key for key in SIGNATURES if key not in layout]
-  if missing:
-    raise RuntimeError(f"the converted model lacks the signatures {', '.join(missing)}")
 
+def _sidecar(source_model, config, endpoints, quantization, model_path, output_path, content, ops, layout):
+  """The sidecar dict of a converted file (FILE.json): what an app needs to stream it."""
+  from tf_drnn.model import describe
   description = describe(source_model)
   sidecar = {
       "format": FORMAT,
@@ -545,13 +563,8 @@ def export_tflite(model, output_path, quantization="float32", calibration_magnit
       "ops": ops,
       "signatures": layout,
   }
-  if calibration is not None:
-    calibration["source"] = "audio" if calibration_audio is not None else "magnitudes"
-    sidecar["calibration"] = calibration
   from tf_drnn.models import bundled_figures, bundled_name
   bundled = bundled_name(model_path)
   if bundled is not None:  # What this file and the other bundled models measured, side by side.
     sidecar["reference_figures"] = {"model": bundled, "models": bundled_figures()}
-  _atomic_write_bytes({output_path: content,
-                       sidecar_path(output_path): (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()})
   return sidecar

@@ -9,14 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-  sys.path.insert(0, REPO)
+from benchmarks import latency, memory, report, roofline
+from benchmarks import run as bench_run
+from tf_drnn.errors import UserError
+from tf_drnn.model import ModelParts
 
-from benchmarks import latency, memory, report, roofline  # noqa: E402
-from benchmarks import run as bench_run  # noqa: E402
-from tf_drnn.errors import UserError  # noqa: E402
-from tf_drnn.model import ModelParts  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # --- latency statistics ----------------------------------------------------------------------------
@@ -289,8 +287,8 @@ def test_bad_flags_are_user_errors(monkeypatch, tmp_path):
 
 def test_command_prints_one_error_line_for_a_missing_model(tmp_path):
   completed = subprocess.run(
-      [sys.executable, os.path.join(REPO, "benchmarks", "run.py"), f"--output_dir={tmp_path / 'out'}",
-       f"--model={tmp_path / 'missing.keras'}"], capture_output=True, text=True, timeout=300)
+      [sys.executable, "-m", "benchmarks.run", f"--output_dir={tmp_path / 'out'}",
+       f"--model={tmp_path / 'missing.keras'}"], cwd=REPO, capture_output=True, text=True, timeout=300)
   assert completed.returncode == 2
   lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
   assert lines[-1].startswith("error: ") and "missing.keras" in lines[-1]

@@ -20,7 +20,7 @@ def test_help_shows_the_positional_files_and_the_bundled_names():
   result = _script("tf-drnn-separate", "--help")
   assert result.returncode == 0, result.stderr
   assert result.stdout.startswith("usage: tf-drnn-separate --output_dir=DIR [flags] FILE [FILE ...]")
-  assert "drnn2 (default) or drnn2_compact" in " ".join(result.stdout.split())
+  assert "drnn2 (default), drnn2_compact or drnn2_live" in " ".join(result.stdout.split())
   assert "--output_dir" in result.stdout and "--high_band" in result.stdout
 
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from conftest import run_command
-from tf_drnn import evaluate, metrics
+from tf_drnn import evaluate, metrics, scoring
 from tf_drnn.data.base import Track, unit_energy_mix
 from tf_drnn.errors import UserError
 
@@ -86,6 +86,10 @@ def check_outputs(output, method, clips, data_dir):
   return document
 
 
+def evaluate_mir1k(data_dir, **options):
+  """What tf-drnn-evaluate does on the MIR-1K folder `data_dir` with these EvaluateOptions."""
+  return evaluate.evaluate_command(evaluate.EvaluateOptions(data_dir, **options))
+
 # --- the command -------------------------------------------------------------------------------
 
 def test_cli_oracle_irm_writes_json_and_markdown(fake_mir1k, tmp_path):
@@ -146,8 +150,8 @@ def test_cli_bad_input_is_one_error_line_and_exit_2(fake_mir1k, tmp_path, case, 
 
 def test_baseline_methods_do_not_import_tensorflow(fake_mir1k, tmp_path):
   code = ("import sys; from tf_drnn import evaluate; "
-          f"evaluate.evaluate_command({str(fake_mir1k)!r}, method='rpca', output={str(tmp_path / 'r.json')!r}, "
-          "workers=1, progress=False); "
+          f"evaluate.evaluate_command(evaluate.EvaluateOptions({str(fake_mir1k)!r}, method='rpca', "
+          f"output={str(tmp_path / 'r.json')!r}, workers=1, progress=False)); "
           "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print('ok')")
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
@@ -169,24 +173,24 @@ def test_cli_help_lists_the_flags_without_tensorflow():
 # --- clip selection ----------------------------------------------------------------------------
 
 def test_authors_method_scores_their_clips_padded_to_length(fake_mir1k, tmp_path):
-  document = evaluate.evaluate_command(fake_mir1k, method="authors", output=str(tmp_path / "a.json"),
-                                       workers=1, progress=False, split_given=False)
+  document = evaluate_mir1k(fake_mir1k, method="authors", output=str(tmp_path / "a.json"),
+                            workers=1, progress=False)
   assert [row["name"] for row in document["clips"]] == ["Ani_1_01", "abjones_5_08"]  # Both splits.
   assert document["split"] is None
   for row in document["clips"]:
     # The true sources, rescaled and cut short by < 1 hop (up to 7% of these short clips): only
     # the missing tail is error.
     assert row["vocals"]["SDR"] > 10 and row["accompaniment"]["SDR"] > 10
-  only_test = evaluate.evaluate_command(fake_mir1k, method="authors", split="test", output=str(tmp_path / "b.json"),
-                                        workers=1, progress=False, split_given=True)
+  only_test = evaluate_mir1k(fake_mir1k, method="authors", split="test", output=str(tmp_path / "b.json"),
+                             workers=1, progress=False)
   assert [row["name"] for row in only_test["clips"]] == ["Ani_1_01"]
-  mixture = evaluate.evaluate_command(fake_mir1k, method="mixture", clips=["authors"],
-                                      output=str(tmp_path / "c.json"), workers=1, progress=False)
+  mixture = evaluate_mir1k(fake_mir1k, method="mixture", clips=["authors"],
+                           output=str(tmp_path / "c.json"), workers=1, progress=False)
   assert [row["name"] for row in mixture["clips"]] == ["Ani_1_01", "abjones_5_08"]
   for ours, theirs in zip(mixture["clips"], document["clips"]):  # Same references, same mixture SDR.
     assert ours["vocals"]["mixture_SDR"] == pytest.approx(theirs["vocals"]["mixture_SDR"])
   with pytest.raises(UserError, match="no clips selected"):
-    evaluate.evaluate_command(fake_mir1k, method="authors", clips=["annar_1_01"], output=str(tmp_path / "d.json"))
+    evaluate_mir1k(fake_mir1k, method="authors", clips=["annar_1_01"], output=str(tmp_path / "d.json"))
 
 
 def test_select_tracks_by_split_name_and_max_clips(fake_mir1k):
@@ -212,7 +216,7 @@ def synthetic_tracks(lengths=(0.5, 0.9)):
 
 
 def test_evaluate_tracks_keeps_the_training_contract():
-  scores, result = evaluate.evaluate_tracks(lambda mixture: (0.5 * mixture, 2 * mixture), synthetic_tracks())
+  scores, result = scoring.evaluate_tracks(lambda mixture: (0.5 * mixture, 2 * mixture), synthetic_tracks())
   assert [s.name for s in scores] == ["clip0", "clip1"]
   assert [s.num_samples for s in scores] == [8000, 14400]
   assert result["vocals"]["GNSDR"] == pytest.approx(0, abs=1e-3)  # A rescaled mixture: NSDR 0.
@@ -232,9 +236,9 @@ def test_gain_reaches_the_separator_and_is_divided_back(gain_db):
     return 0.7 * mixture, 0.3 * mixture + 0.05  # The offset is small against 0 dB only.
 
   tracks = synthetic_tracks()
-  plain_scores, _ = evaluate.evaluate_tracks(quiet_sensitive, tracks)
+  plain_scores, _ = scoring.evaluate_tracks(quiet_sensitive, tracks)
   plain_levels, levels[:] = list(levels), []
-  scores, _ = evaluate.evaluate_tracks(quiet_sensitive, tracks, gain=gain)
+  scores, _ = scoring.evaluate_tracks(quiet_sensitive, tracks, gain=gain)
   np.testing.assert_allclose(levels, np.array(plain_levels) * gain, rtol=1e-5)
   assert scores[0].sdr[0] == pytest.approx(plain_scores[0].sdr[0], abs=1e-3)  # Scale-invariant part.
   # The fixed offset, divided by the gain, weighs 1/gain as much: a changed score proves the division.
@@ -277,20 +281,20 @@ def test_unscorable_clips_are_skipped_with_a_note_not_a_crash():
   silent_accompaniment = Track("silent_accompaniment", lambda: (sources(0.5, 4)[0], np.zeros(8000, np.float32)))
   one_sample = Track("one_sample", lambda: (np.ones(1, np.float32), np.ones(1, np.float32)))
   separate = lambda mixture: (0.6 * mixture, 0.4 * mixture)
-  scores, result = evaluate.evaluate_tracks(
+  scores, result = scoring.evaluate_tracks(
       separate, [good[0], silent_voice, one_sample, silent_accompaniment, good[1]])
   assert [s.name for s in scores] == ["clip0", "silent_voice", "one_sample", "silent_accompaniment", "clip1"]
   assert [s.skipped for s in scores[1:4]] == [
       "silent vocals reference (all samples zero): BSS Eval cannot score it",
       "too short to score (1 samples; BSS Eval v3 needs at least 512)",
       "silent accompaniment reference (all samples zero): BSS Eval cannot score it"]
-  _, alone = evaluate.evaluate_tracks(separate, good)
+  _, alone = scoring.evaluate_tracks(separate, good)
   for source in metrics.SOURCES:
     assert result[source] == pytest.approx(alone[source])
 
 
 def test_a_silent_estimate_is_skipped_and_no_scored_clip_gives_nan():
-  scores, result = evaluate.evaluate_tracks(lambda mixture: (0 * mixture, mixture), synthetic_tracks())
+  scores, result = scoring.evaluate_tracks(lambda mixture: (0 * mixture, mixture), synthetic_tracks())
   assert [s.skipped for s in scores] == ["silent vocals estimate (all samples zero): BSS Eval cannot score it"] * 2
   assert np.isnan(result["vocals"]["GNSDR"])
 
@@ -307,8 +311,8 @@ def test_evaluate_notes_skipped_clips_in_json_and_markdown(fake_mir1k, tmp_path)
   soundfile.write(fake_mir1k / "Wavfile" / "annar_1_02.wav", np.stack([accompaniment, 0 * vocals], 1), RATE,
                   subtype="FLOAT")
   output = tmp_path / "r.json"
-  document = evaluate.evaluate_command(fake_mir1k, method="oracle_irm", output=str(output), workers=1,
-                                       progress=False)
+  document = evaluate_mir1k(fake_mir1k, method="oracle_irm", output=str(output), workers=1,
+                            progress=False)
   on_disk = json.loads(output.read_text())
   assert on_disk == json.loads(json.dumps(document))
   assert [row["name"] for row in on_disk["clips"]] == TEST_CLIPS
@@ -327,7 +331,7 @@ def test_bad_output_path_fails_before_the_evaluation(fake_mir1k, tmp_path, monke
   output = tmp_path / "file" / "x.json" if where == "under_a_file" else tmp_path / "dir.json"
   monkeypatch.setattr(evaluate, "score_estimates", lambda *a, **k: pytest.fail("evaluated before the check"))
   with pytest.raises(UserError, match="is a file, not a directory" if where == "under_a_file" else "is a directory"):
-    evaluate.evaluate_command(fake_mir1k, method="mixture", output=str(output), workers=1, progress=False)
+    evaluate_mir1k(fake_mir1k, method="mixture", output=str(output), workers=1, progress=False)
   assert (tmp_path / "file").read_bytes() == b"x" and not os.listdir(tmp_path / "dir.json")
 
 
@@ -335,7 +339,7 @@ def test_bad_output_path_fails_before_the_evaluation(fake_mir1k, tmp_path, monke
 
 @pytest.mark.parametrize("voice_db", [-5.0, 5.0])
 def test_mixtures_put_the_voice_at_the_ratio(voice_db):
-  for name, mixture, vocals, accompaniment in evaluate.mixtures(synthetic_tracks(), voice_db):
+  for name, mixture, vocals, accompaniment in scoring.mixtures(synthetic_tracks(), voice_db):
     ratio = 10 * np.log10(np.sum(vocals.astype(np.float64) ** 2) / np.sum(accompaniment.astype(np.float64) ** 2))
     assert ratio == pytest.approx(voice_db, abs=1e-4), name
     np.testing.assert_array_equal(mixture, vocals + accompaniment)
@@ -374,8 +378,8 @@ def test_mixture_and_oracle_scores_move_with_the_voice_level():
 
 def test_voice_db_is_reported_and_combines_with_gain_db(fake_mir1k, tmp_path):
   output = str(tmp_path / "minus5.json")
-  document = evaluate.evaluate_command(fake_mir1k, method="mixture", voice_db=-5.0, gain_db=-20.0, workers=1,
-                                       output=output, progress=False)
+  document = evaluate_mir1k(fake_mir1k, method="mixture", voice_db=-5.0, gain_db=-20.0, workers=1,
+                            output=output, progress=False)
   assert document["voice_db"] == -5.0 and document["gain_db"] == -20.0
   assert document["mixing"].startswith("-5 dB:")
   assert json.load(open(output))["voice_db"] == -5.0
@@ -384,8 +388,8 @@ def test_voice_db_is_reported_and_combines_with_gain_db(fake_mir1k, tmp_path):
   vocals = document["global"]["vocals"]
   assert f"| vocals | {vocals['GNSDR']:.2f} | {vocals['GSIR']:.2f} | {vocals['GSAR']:.2f} | {vocals['GSDR']:.2f} |" \
       in table
-  plain = evaluate.evaluate_command(fake_mir1k, method="mixture", workers=1, output=str(tmp_path / "plain.json"),
-                                    progress=False)
+  plain = evaluate_mir1k(fake_mir1k, method="mixture", workers=1, output=str(tmp_path / "plain.json"),
+                         progress=False)
   assert plain["voice_db"] == 0.0 and plain["mixing"].startswith("0 dB:")
   # The mixture's own SDR follows the ratio: about 5 dB lower for the voice, higher for the accompaniment.
   assert document["global"]["vocals"]["GSDR"] == pytest.approx(plain["global"]["vocals"]["GSDR"] - 5, abs=1.5)
@@ -399,7 +403,7 @@ def test_voice_db_is_reported_and_combines_with_gain_db(fake_mir1k, tmp_path):
 ])
 def test_bad_voice_db_is_a_user_error(fake_mir1k, tmp_path, kwargs, message):
   with pytest.raises(UserError) as raised:
-    evaluate.evaluate_command(fake_mir1k, output=str(tmp_path / "r.json"), progress=False, **kwargs)
+    evaluate_mir1k(fake_mir1k, output=str(tmp_path / "r.json"), progress=False, **kwargs)
   assert str(raised.value).startswith(message)
   assert not os.path.exists(tmp_path / "r.json")
 
@@ -442,7 +446,7 @@ def test_an_output_name_too_long_fails_before_the_evaluation(fake_mir1k, tmp_pat
   monkeypatch.setattr(evaluate, "score_estimates", lambda *a, **k: pytest.fail("evaluated before the check"))
   output = str(tmp_path / name)
   with pytest.raises(UserError) as raised:
-    evaluate.evaluate_command(fake_mir1k, method="mixture", output=output, workers=1, progress=False)
+    evaluate_mir1k(fake_mir1k, method="mixture", output=output, workers=1, progress=False)
   what = "file name" if name.startswith("r") else "folder name 'dddddddddddddddd'..."
   assert str(raised.value) == f"{output}: {what} too long (256 bytes; this file system allows 255)"
   assert os.listdir(tmp_path) == ["MIR-1K"]

@@ -357,13 +357,13 @@ def test_cli_int8_calibrated_on_mir1k(model_dir, tmp_path, exported, mixture):
 def test_evaluate_scores_a_tflite_like_its_keras_model(model_dir, exported, tmp_path):
   """tf-drnn-evaluate --method=tflite streams separate_pcm under LiteRT; float32 scores as Keras does."""
   from conftest import write_fake_mir1k
-  from tf_drnn.evaluate import evaluate_command
+  from tf_drnn.evaluate import EvaluateOptions, evaluate_command
   data = write_fake_mir1k(str(tmp_path / "mir1k"))
   path, _ = exported["float32"]
   scores = {}
   for method, model in (("model", str(model_dir)), ("tflite", path)):
-    document = evaluate_command(data, method=method, model=model, split="test", workers=1,
-                                output=str(tmp_path / f"{method}.json"), progress=False)
+    document = evaluate_command(EvaluateOptions(data, method=method, model=model, split="test", workers=1,
+                                                output=str(tmp_path / f"{method}.json"), progress=False))
     scores[method] = document["global"]["vocals"]["GNSDR"]
   assert document["method"] == "tflite" and document["model"] == os.path.abspath(path)
   assert abs(scores["tflite"] - scores["model"]) < 0.01, scores
@@ -371,9 +371,9 @@ def test_evaluate_scores_a_tflite_like_its_keras_model(model_dir, exported, tmp_
 
 def test_evaluate_tflite_needs_an_existing_file(tmp_path):
   from tf_drnn.errors import UserError
-  from tf_drnn.evaluate import evaluate_command
+  from tf_drnn.evaluate import EvaluateOptions, evaluate_command
   with pytest.raises(UserError, match="--method=tflite needs --model=FILE.tflite"):
-    evaluate_command(str(tmp_path), method="tflite", model=str(tmp_path / "missing.tflite"))
+    evaluate_command(EvaluateOptions(str(tmp_path), method="tflite", model=str(tmp_path / "missing.tflite")))
 
 
 # --- issue 15: the output paths, and non-finite input under LiteRT --------------------------------
@@ -605,3 +605,15 @@ def test_separator_runs_a_live_tflite_file_like_its_keras_model(live_model, live
   error = got["vocals"] - expected["vocals"]
   assert (np.max(np.abs(error)) if quantization == "float32" else rms(error)) / rms(expected["vocals"]) < tolerance
   np.testing.assert_allclose(got["vocals"] + got["accompaniment"], song, atol=1e-5)
+
+
+def test_the_private_tflite_apis_the_exporter_uses_are_there():
+  """int8 export and the flatbuffer rewriting use private TFLite APIs (tf_drnn_export.private_api);
+  setup.py bounds TensorFlow for them. An upgrade that moves one fails here, naming it."""
+  import tensorflow as tf
+
+  from tf_drnn_export.private_api import missing_private_apis
+  missing = missing_private_apis()
+  assert not missing, (f"TensorFlow {tf.__version__} moved the private TFLite APIs tf-drnn-export relies on: "
+                       f"{', '.join(missing)}. Adapt export/ to them, or keep the tensorflow bound of setup.py's "
+                       "train extra below this version.")

@@ -108,11 +108,25 @@ def test_a_model_of_a_removed_experiment_is_refused_with_the_commit_that_has_it(
     model_lib.SpectralFeatures(level_feature=True)
 
 
-def test_the_bundled_models_record_the_default_audio_config():
-  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-  from tf_drnn.models import BUNDLED_MODELS, load_model
+def test_the_bundled_models_record_their_audio_config():
+  """The paper's STFT for drnn2 and drnn2_compact; the live model's 128-sample hop, asymmetric windows
+  and causal context, as its training options say."""
+  import json
+  import os
+
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG, AudioConfig
+  from tf_drnn.models import BUNDLED_MODELS, PRETRAINED_DIR, load_model
+  expected = {"drnn2": (DEFAULT_AUDIO_CONFIG, 1), "drnn2_compact": (DEFAULT_AUDIO_CONFIG, 1),
+              "drnn2_live": (AudioConfig(hop_length=128, window="asymmetric_sine"), 0)}
+  assert set(BUNDLED_MODELS) == set(expected)
   for name in BUNDLED_MODELS:
-    assert model_lib.audio_config(load_model(name)) == DEFAULT_AUDIO_CONFIG
+    if not os.path.isfile(os.path.join(PRETRAINED_DIR, name + ".keras")):
+      continue  # checked by tests/test_separate.py's registry test
+    model = load_model(name)
+    assert (model_lib.audio_config(model), model_lib.describe(model)["lookahead"]) == expected[name]
+    with open(os.path.join(PRETRAINED_DIR, name + ".json")) as f:
+      options = json.load(f)["options"]
+    assert model_lib.describe(model_lib.build_model_from_options(options)) == model_lib.describe(model)
 
 
 def test_save_and_load_roundtrip(tiny_model, tmp_path):

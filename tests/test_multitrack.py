@@ -295,10 +295,10 @@ def test_train_and_evaluate_musdb18hq_end_to_end(musdb_dir, tmp_path, caplog):
   best = json.load(open(os.path.join(model_dir, "best.json")))
   assert best["step"] == 2 and best["options"]["dataset"] == "musdb18hq"
   assert np.isfinite(best["dev"]["score"])
-  from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
+  from tf_drnn.evaluate import EvaluateOptions, evaluate_command
   output = tmp_path / "musdb.json"
-  document = evaluate_multitrack_command("musdb18hq", musdb_dir, model=model_dir, output=str(output),
-                                         progress=False)
+  document = evaluate_command(EvaluateOptions(musdb_dir, model=model_dir, output=str(output),
+                                              progress=False, dataset="musdb18hq"))
   assert json.loads(output.read_text()) == document
   _check_document(document, sorted(MUSDB_TEST))
   assert all(row["sample_rate"] == RATE for row in document["tracks"])
@@ -306,7 +306,7 @@ def test_train_and_evaluate_musdb18hq_end_to_end(musdb_dir, tmp_path, caplog):
 
 
 def test_train_and_evaluate_stems_folder_end_to_end(stems_dir, tmp_path):
-  from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
+  from tf_drnn.evaluate import EvaluateOptions, evaluate_command
   from tf_drnn.train import TrainOptions, train
   model_dir = str(tmp_path / "run")
   result = train(TrainOptions(data_dir=stems_dir, model_dir=model_dir, dataset="stems", dev_clips=("Song B",),
@@ -316,8 +316,8 @@ def test_train_and_evaluate_stems_folder_end_to_end(stems_dir, tmp_path):
   assert result["metric"] == {"stems": "GSDR"}
   assert result["score"] == result["collections"]["stems"]["vocals"]["GSDR"] and np.isfinite(result["score"])
   assert json.load(open(os.path.join(model_dir, "best.json")))["step"] == 2
-  document = evaluate_multitrack_command("stems", stems_dir, model=model_dir, output=str(tmp_path / "s.json"),
-                                         progress=False)
+  document = evaluate_command(EvaluateOptions(stems_dir, model=model_dir, output=str(tmp_path / "s.json"),
+                                              progress=False, dataset="stems"))
   _check_document(document, ["Song C"])
   assert document["tracks"][0]["sample_rate"] == 22050
 
@@ -341,21 +341,21 @@ def test_evaluate_mixture_gives_known_scores(musdb_dir, tmp_path):
     assert row["vocals"]["track"]["NSDR"] == pytest.approx(0.0, abs=1e-9)
   assert document["global"]["vocals"]["GNSDR"] == pytest.approx(0.0, abs=1e-9)
   assert json.loads(result.stdout.strip().splitlines()[-1])["num_tracks"] == 2
-  from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
+  from tf_drnn.evaluate import EvaluateOptions, evaluate_command
   with pytest.raises(UserError, match=r"^--gain_db applies to --dataset=mir1k only, not musdb18hq$"):
-    evaluate_multitrack_command("musdb18hq", musdb_dir, output=str(tmp_path / "x.json"), mir1k_only=["gain_db"])
+    evaluate_command(EvaluateOptions(musdb_dir, output=str(tmp_path / "x.json"), gain_db=-10.0, dataset="musdb18hq"))
   with pytest.raises(UserError, match=r"^--method=rpca does not apply to --dataset=musdb18hq"):
-    evaluate_multitrack_command("musdb18hq", musdb_dir, method="rpca", output=str(tmp_path / "x.json"))
+    evaluate_command(EvaluateOptions(musdb_dir, method="rpca", output=str(tmp_path / "x.json"), dataset="musdb18hq"))
 
 
 def test_bad_output_path_fails_before_the_songs_are_read(musdb_dir, tmp_path, monkeypatch):
   """As for MIR-1K (issue 15, case 16): --output under a file fails at once, not after the evaluation."""
-  from tf_drnn import evaluate_multitrack
+  from tf_drnn import evaluate, evaluate_multitrack
   (tmp_path / "file").write_bytes(b"x")
   monkeypatch.setattr(evaluate_multitrack, "native_estimator", lambda *a, **k: pytest.fail("evaluated first"))
   with pytest.raises(UserError, match="is a file, not a directory"):
-    evaluate_multitrack.evaluate_multitrack_command("musdb18hq", musdb_dir, method="mixture",
-                                                    output=str(tmp_path / "file" / "x.json"), progress=False)
+    evaluate.evaluate_command(evaluate.EvaluateOptions(musdb_dir, dataset="musdb18hq", method="mixture",
+                                                       output=str(tmp_path / "file" / "x.json"), progress=False))
   assert (tmp_path / "file").read_bytes() == b"x"
 
 
@@ -378,9 +378,10 @@ def test_evaluate_mono_scores_the_downmix_by_bss_eval_v3(musdb_dir, tmp_path):
   """--mono: each song's channel mean, whole-song scores by BSS Eval v3 sources (mir_eval), the
   mean over songs beside the G-metrics; a song that cannot be scored is listed, not averaged."""
   from tf_drnn import metrics
-  from tf_drnn.evaluate_multitrack import aggregate, evaluate_multitrack_command
-  document = evaluate_multitrack_command("musdb18hq", musdb_dir, method="mixture", output=str(tmp_path / "m.json"),
-                                         progress=False, mono=True)
+  from tf_drnn.evaluate import EvaluateOptions, evaluate_command
+  from tf_drnn.evaluate_multitrack import aggregate
+  document = evaluate_command(EvaluateOptions(musdb_dir, method="mixture", output=str(tmp_path / "m.json"),
+                                              progress=False, mono=True, dataset="musdb18hq"))
   assert document["mono"] and [row["channels"] for row in document["tracks"]] == [1, 1]
   sdrs = []
   for row, seed in zip(document["tracks"], (10, 11)):

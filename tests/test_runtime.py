@@ -19,8 +19,6 @@ from test_export import _signal
 model, exported = test_export.model, test_export.exported
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # benchmarks/ is imported from the repository
-  sys.path.insert(0, str(REPO))
 ON_DEVICE = REPO / "benchmarks" / "on_device.py"
 
 # Prepended to a `python -c` program: importing TensorFlow, Keras or librosa fails (as where they are

@@ -122,6 +122,7 @@ def test_the_bundled_models_separate_a_real_clip_as_they_always_have(mir1k_dir, 
   separation path, pinned to 0.01 dB: a refactor that changes what a user gets fails here."""
   from tf_drnn import evaluate
   from tf_drnn.data.mir1k import MIR1K
+  from tf_drnn.scoring import evaluate_tracks
   tracks = evaluate.select_tracks(MIR1K(mir1k_dir), clips=["Ani_1_01"])
-  scores, _ = evaluate.evaluate_tracks(evaluate.model_separate_fn(name), tracks)
+  scores, _ = evaluate_tracks(Separator(name).separate_pair, tracks)
   assert [float(x) for x in scores[0].nsdr] == pytest.approx(expected_nsdr, abs=0.01)

@@ -513,3 +513,14 @@ def test_impossible_stft_and_lookahead_flags_are_one_line(tmp_path, changes, mes
   with pytest.raises(UserError) as error:
     check_options(_tiny_options("data", tmp_path / "run", **changes))
   assert str(error.value).startswith(message), str(error.value)
+
+
+def test_training_sequences_longer_than_the_default_unroll_are_unrolled(tmp_path):
+  """--sequence_length above ReluRecurrent.max_unroll (128): the trained model unrolls its recurrence over
+  the whole training sequence (XLA cannot differentiate the scan loop: tf2xla fails on its gradient)."""
+  from tf_drnn.model import ReluRecurrent
+  from tf_drnn.train import compiled_model
+  model = compiled_model(_tiny_options("data", tmp_path / "run", sequence_length=300))
+  recurrent = [layer for layer in model.layers if isinstance(layer, ReluRecurrent)]
+  assert recurrent and all(layer.max_unroll >= 300 + 3 for layer in recurrent)
+  assert ReluRecurrent.max_unroll == 128  # other models (a whole song at once) still run as a loop

@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 
-from tf_drnn.errors import AudioFileError
+from tf_drnn.errors import AudioFileError, first_line
 
-# Inputs beyond these are refused before any work (README, "Separate your songs").
+# Inputs beyond these are refused before any work (docs/separation.md).
 MAX_CHANNELS = 16  # memory grows with the channel count; 16 covers 7.1.4 and third-order ambisonics
 MAX_PEAK = 1000.0  # |sample| above this (60 dB over full scale) is not a recording: refused, not rescaled
 # Whole numbers of Hz only: outside this the resamplers loop forever (NaN), allocate gigabytes
@@ -167,7 +167,7 @@ def truncation_warning(path, frames):
 def decoder_problem(error):
   """The first line of a decoder's error; libsndfile's "File does not exist ... (possibly a pipe?)"
   for an existing regular file (checked first) means it could not decode it."""
-  line = _first_line(error)
+  line = first_line(error, limit=None)
   return "no decoder recognises it" if "does not exist" in line else line
 
 
@@ -214,7 +214,3 @@ def write_audio(path, waveform, sample_rate, subtype=None):
   with atomic_output(path) as tmp:
     soundfile.write(tmp, waveform, sample_rate, subtype=subtype, format=extension)
 
-
-def _first_line(error):
-  text = str(error).strip().splitlines()
-  return text[0] if text else type(error).__name__

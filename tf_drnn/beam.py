@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from tf_drnn.errors import UserError
+from tf_drnn.errors import UserError, first_line
 from tf_drnn.stems import STEMS, output_paths
 
 _logging_disabled = logging.root.manager.disable
@@ -324,7 +324,7 @@ def check_settings(values):
     try:
       found = FileSystems.match([pattern], limits=[1])[0].metadata_list
     except Exception as error:  # A filesystem Beam lacks (gs:// without apache-beam[gcp]), no access...
-      raise UserError(f"--input_pattern {pattern}: {(str(error).strip().splitlines() or [''])[0][:300]}") from None
+      raise UserError(f"--input_pattern {pattern}: {first_line(error, 300, empty='')}") from None
     if not found:
       raise UserError(f"--input_pattern {pattern}: matches no file")
   model = values.model
@@ -362,7 +362,7 @@ def main(argv, values=None, beam_args=None):
   except (KeyboardInterrupt, SystemExit):
     raise
   except Exception as error:
-    line = (str(error).strip().splitlines() or [""])[0][:300]
+    line = first_line(error, 300, empty="")
     print(f"error: the pipeline failed ({type(error).__name__}: {line}); finished songs are kept, run the "
           "same command again to do the rest", file=sys.stderr)
     sys.exit(1)

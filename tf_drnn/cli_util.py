@@ -2,7 +2,7 @@
 import os
 import sys
 
-from tf_drnn.errors import UserError
+from tf_drnn.errors import UserError, first_line
 
 
 def quiet_tensorflow():
@@ -69,7 +69,7 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as error:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    message = first_line(error, limit=None)
     missing = [name for name in flags.FLAGS if flags.FLAGS[name].value is None
                and f"--{name} must have a value other than None" in message]
     if missing:

@@ -72,11 +72,11 @@ def demo(output_dir, input_path=None, model=None, seconds=6.0, overwrite=False):
 
 def define_flags():
   from absl import flags
-  flags.DEFINE_string("output_dir", "tf_drnn_demo", "Where the stems and the figure go.")
+
+  from tf_drnn.flags_common import define_model, define_output_dir
+  define_output_dir("the stems and the figure", default="tf_drnn_demo")
   flags.DEFINE_string("input", None, "Your own song (any format, rate, channels); default: a synthesized one.")
-  from tf_drnn.models import bundled_names_help
-  flags.DEFINE_string("model", None, f"A .keras model, a training model_dir or a bundled model's name: "
-                      f"{bundled_names_help()}.")
+  define_model()
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs (the stems, the figure, the synthesized song); "
                     "--input is never overwritten.")
 

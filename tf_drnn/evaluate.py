@@ -1,10 +1,12 @@
-"""Scores a separator on a dataset split: per-clip BSS Eval v3 and G-metrics; `tf-drnn-evaluate`.
+"""`tf-drnn-evaluate`: scores a separator on a dataset split, for every dataset layout.
 
-The same code ranks checkpoints during training (dev split, :func:`evaluate_tracks`) and backs
-the `tf-drnn-evaluate` command, which scores a trained model or a reference method
-(:mod:`tf_drnn.baselines`: the mixture itself, RPCA, oracle masks, the paper authors' own
-separations) on the paper's 0 dB mixtures and writes per-clip scores and global metrics
-(JSON, plus a Markdown table beside it).
+One options object (:class:`EvaluateOptions`, the command's flags), one check of them
+(:func:`check_options`), one report writer (:func:`write_report`: JSON, and a Markdown table
+beside it). MIR-1K is scored here: per-clip BSS Eval v3 and G-metrics (the scoring that ranks
+checkpoints during training, :func:`tf_drnn.scoring.evaluate_tracks`); the multitrack layouts
+(musdb18hq, stems) in :mod:`tf_drnn.evaluate_multitrack`. On MIR-1K it scores a trained model
+or a reference method (:mod:`tf_drnn.baselines`: the mixture itself, RPCA, oracle masks, the
+paper authors' own separations) on the paper's 0 dB mixtures.
 
     tf-drnn-evaluate --data_dir=MIR-1K --split=test --model=runs/drnn2 --output=results.json
     tf-drnn-evaluate --data_dir=MIR-1K --method=oracle_irm --workers=4
@@ -14,6 +16,7 @@ Separation with TensorFlow stays in the main process; BSS Eval (the slow part) r
 `--workers` processes. NumPy-only methods (mixture, rpca, oracles, authors) separate in the
 workers too.
 """
+import dataclasses
 import functools
 import json
 import os
@@ -28,9 +31,7 @@ from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.data.base import Track
 from tf_drnn.errors import UserError
 from tf_drnn.levels import db_to_gain
-
-from tf_drnn.scoring import (AuthorsEstimator, BlindEstimator, OracleEstimator,  # noqa: F401  (the command's parts)
-                             available_cpus, evaluate_tracks, markdown_path, mixtures, score_estimates,
+from tf_drnn.scoring import (AuthorsEstimator, BlindEstimator, OracleEstimator, markdown_path, score_estimates,
                              spread_evenly)
 
 METHODS = ("model", "tflite", "mixture", "rpca", "oracle_irm", "oracle_ibm", "authors")
@@ -43,19 +44,94 @@ MIN_GAIN_DB = -60.0
 MAX_LEVEL_DB = 30.0  # --gain_db + max(--voice_db, 0), and so --gain_db itself
 
 
+# --- the options and the checks --------------------------------------------------------------
 
-# --- the command -------------------------------------------------------------------------------
+@dataclasses.dataclass
+class EvaluateOptions:
+  """Everything `tf-drnn-evaluate` does depends on; its flags map one to one onto these.
 
-def model_separate_fn(model_path):
-  """mixture [samples] -> (vocals, accompaniment) with a trained model (None: the bundled one)."""
-  from tf_drnn import Separator
-  separator = Separator(model_path)
-  rate = separator.config.sample_rate  # the model's own rate: no resampling
+  split None: the test split, or with --method=authors the clips they released (both splits).
+  dev_clips (): the dataset's own dev split. gain_db, voice_db, authors_dir, authors_mask and
+  rpca_hop apply to MIR-1K only; mono and high_band to the multitrack datasets only.
+  """
+  data_dir: str
+  dataset: str = "mir1k"
+  method: str = "model"
+  model: str = None
+  split: str = None
+  clips: tuple = ()
+  max_clips: int = 0
+  output: str = "results.json"
+  dev_clips: tuple = ()
+  progress: bool = True
+  workers: int = 0
+  gain_db: float = 0.0
+  voice_db: float = 0.0
+  authors_dir: str = None
+  authors_mask: str = "softmask"
+  rpca_hop: int = 0
+  mono: bool = False
+  high_band: str = None
 
-  def separate(mixture):
-    out = separator.separate(mixture, rate)
-    return out["vocals"], out["accompaniment"]
-  return separate
+  @classmethod
+  def from_flags(cls, values):
+    """The options of parsed absl flags (`values`: flags.FLAGS)."""
+    fields = {f.name: values[f.name].value for f in dataclasses.fields(cls)}
+    fields.update(split=values.split if values["split"].present else None, clips=tuple(values.clips),
+                  dev_clips=tuple(values.dev_clips))
+    return cls(**fields)
+
+  @property
+  def multitrack(self):
+    return self.dataset != "mir1k"
+
+  def mir1k_only_given(self):
+    """The MIR-1K-only options set to something other than their defaults, by flag name."""
+    defaults = EvaluateOptions(data_dir="")
+    return [name for name in MIR1K_ONLY if getattr(self, name) != getattr(defaults, name)]
+
+
+MIR1K_ONLY = ("gain_db", "voice_db", "authors_dir", "authors_mask", "rpca_hop")
+
+
+def check_options(o):
+  """Raises a UserError naming the first option that cannot work, before any data is read:
+  what every dataset shares, then the MIR-1K or multitrack rules, then the output files."""
+  from tf_drnn.atomic import check_output_file
+  if o.multitrack:
+    from tf_drnn.evaluate_multitrack import check_multitrack_options
+    check_multitrack_options(o)
+  else:
+    _check_mir1k_options(o)
+  if o.max_clips < 0:
+    raise UserError("--max_clips must be >= 0")
+  if not o.output:
+    raise UserError("--output is required")
+  check_output_file(o.output)  # Before the evaluation, not after it.
+  check_output_file(markdown_path(o.output))
+
+
+def _check_mir1k_options(o):
+  if o.mono or o.high_band:
+    raise UserError(f"--{'mono' if o.mono else 'high_band'} applies to --dataset=musdb18hq or stems (MIR-1K "
+                    "clips are mono, at the model's rate)")
+  if not o.data_dir:
+    raise UserError("--data_dir is required (the MIR-1K folder holding Wavfile/)")
+  if o.method not in METHODS:
+    raise UserError(f"unknown method {o.method!r}: choose one of {', '.join(METHODS)}")
+  if o.model and o.method not in ("model", "tflite"):
+    raise UserError(f"--model applies to --method=model or tflite only, not {o.method}")
+  if o.method == "tflite" and (not o.model or not os.path.isfile(o.model)):
+    raise UserError(f"{o.model or '--model'}: --method=tflite needs --model=FILE.tflite (an existing file "
+                    "written by tf-drnn-export, with its sidecar)")
+  check_levels(o.gain_db, o.voice_db)
+  for name in ("gain_db", "voice_db"):
+    if getattr(o, name) != 0 and o.method == "authors":
+      raise UserError(f"--{name} does not apply to --method=authors (stored separations of 0 dB mixtures)")
+  if o.rpca_hop and o.method != "rpca":
+    raise UserError(f"--rpca_hop applies to --method=rpca only, not {o.method}")
+  if o.rpca_hop < 0 or (o.rpca_hop and DEFAULT_AUDIO_CONFIG.n_fft % o.rpca_hop):
+    raise UserError(f"--rpca_hop must divide the window length {DEFAULT_AUDIO_CONFIG.n_fft}, got {o.rpca_hop}")
 
 
 def check_levels(gain_db, voice_db):
@@ -75,11 +151,50 @@ def check_levels(gain_db, voice_db):
                     f"+{MAX_LEVEL_DB:g} dB")
 
 
+# --- the command -------------------------------------------------------------------------------
+
+def evaluate_command(options):
+  """Everything `tf-drnn-evaluate` does for :class:`EvaluateOptions`; returns the JSON document it
+  wrote (and wrote its Markdown table beside it)."""
+  check_options(options)
+  if options.multitrack:
+    from tf_drnn.evaluate_multitrack import evaluate_songs
+    document = evaluate_songs(options)
+  else:
+    document = evaluate_clips(options)
+  write_report(options.output, document)
+  return document
+
+
+def write_report(output, document):
+  """The report: the JSON document at `output`, its Markdown table beside it (scoring.markdown_path)."""
+  if "museval" in document:
+    from tf_drnn.evaluate_multitrack import markdown_table as table
+  else:
+    table = markdown_table
+  write_text(output, json.dumps(document, indent=2) + "\n")
+  write_text(markdown_path(output), table(document))
+
+
+def summary_line(document):
+  """The one-line JSON summary the command prints on stdout."""
+  if "museval" in document:
+    return json.dumps({"method": document["method"], "dataset": document["dataset"],
+                       "num_tracks": document["num_tracks"], "museval": document["museval"],
+                       "global": document["global"]})
+  rounded = {source: {k: None if v is None else round(v, 2) for k, v in values.items()}
+             for source, values in document["global"].items()}
+  return json.dumps({"method": document["method"], "num_clips": document["num_clips"], "global": rounded})
+
+
+# --- MIR-1K: the paper's 0 dB remixes, BSS Eval v3 ---------------------------------------------
+
 def make_estimator(method, model_path=None, authors_dir=None, authors_mask="softmask", rpca_hop=0):
   """(estimator, runs_in_workers) for a --method."""
   from tf_drnn import baselines
   if method == "model":
-    return BlindEstimator(model_separate_fn(model_path)), False
+    from tf_drnn import Separator
+    return BlindEstimator(Separator(model_path).separate_pair), False
   if method == "tflite":
     from tf_drnn.litert import tflite_separate_fn
     return BlindEstimator(tflite_separate_fn(model_path)), False
@@ -118,6 +233,66 @@ def select_tracks(dataset, split=None, clips=None, max_clips=0, only=None):
   return [Track(n, functools.partial(dataset.load_clip, n)) for n in names]
 
 
+def _authors_and_clips(o):
+  """(the authors' results or None, the clips to score): --clips=authors and --method=authors
+  name the clips the paper's authors released separations of."""
+  clips = list(o.clips or ())
+  if o.method != "authors" and AUTHORS_CLIPS not in clips:
+    return None, clips
+  from tf_drnn.baselines import AuthorsResults
+  authors = AuthorsResults(o.authors_dir or os.path.join(os.fspath(o.data_dir), "authors_demo_results"),
+                           o.authors_mask)
+  if AUTHORS_CLIPS in clips:
+    clips = [c for c in clips if c != AUTHORS_CLIPS] + list(authors.clips)
+  if o.method == "authors" and not clips and o.split is None:
+    clips = list(authors.clips)  # Their clips span the dev and test splits.
+  return authors, clips
+
+
+def evaluate_clips(o):
+  """Scores MIR-1K clips (checked :class:`EvaluateOptions`); returns the report document."""
+  from tf_drnn.data import load_dataset
+  dataset = load_dataset("mir1k", o.data_dir, o.dev_clips)
+  authors, clips = _authors_and_clips(o)
+  split = o.split or "test"
+  tracks = select_tracks(dataset, split, clips, o.max_clips, authors.clips if o.method == "authors" else None)
+  authors_dir = authors.directory if authors else None
+  estimator, in_workers = make_estimator(o.method, o.model, authors_dir, o.authors_mask, o.rpca_hop)
+  started = time.time()
+  scores, result = score_estimates(estimator, tracks, gain=db_to_gain(o.gain_db), progress=o.progress,
+                                   workers=o.workers, separate_in_workers=in_workers, voice_db=o.voice_db)
+  selection = (", ".join(t.name for t in tracks) if clips else f"split {split}") + (
+      f" (max_clips {o.max_clips})" if o.max_clips else "")
+  info = _clips_info(o, split=None if clips else split, selection=selection, authors=authors)
+  info["elapsed_seconds"] = time.time() - started
+  return report(scores, result, info)
+
+
+def _clips_info(o, split, selection, authors):
+  """The run's description at the head of a MIR-1K report."""
+  config = DEFAULT_AUDIO_CONFIG
+  info = {
+      "method": o.method,
+      "model": (os.path.abspath(o.model) if o.model else "bundled") if o.method in ("model", "tflite") else None,
+      "data_dir": os.path.abspath(o.data_dir), "split": split,
+      "selection": selection, "max_clips": o.max_clips, "gain_db": o.gain_db, "voice_db": o.voice_db,
+      "sample_rate": config.sample_rate, "audio_config": config.as_dict(),
+      "mixing": (f"{o.voice_db:+g} dB: vocals and accompaniment each scaled to unit RMS, the vocals then "
+                 f"by {o.voice_db:+g} dB, summed, unshifted" if o.voice_db else
+                 "0 dB: vocals and accompaniment each scaled to unit RMS, summed, unshifted"),
+      "metrics": "BSS Eval v3 (mir_eval.separation.bss_eval_sources, no permutation); "
+                 "NSDR = SDR(estimate) - SDR(mixture); G-metrics weighted by clip length",
+  }
+  if o.method == "rpca":
+    hop = o.rpca_hop or config.hop_length
+    info["rpca"] = {"k": 1.0, "lambda": "k / sqrt(max(bins, frames))", "mask": "binary |S| > 1 * |L|",
+                    "stft": f"sine window {config.n_fft}, hop {hop}" + ("" if not o.rpca_hop else " (SciPy STFT)")}
+  if o.method == "authors":
+    info["authors"] = {"directory": os.path.abspath(authors.directory), "mask": o.authors_mask,
+                       "length": "estimates zero-padded at the end (or trimmed) to the clip length"}
+  return info
+
+
 def report(scores, result, info):
   """The JSON document: run info, global metrics, per-clip scores and the skipped clips.
 
@@ -134,21 +309,11 @@ def report(scores, result, info):
 
 
 def markdown_table(document):
-  """The Markdown summary of a :func:`report` document."""
-  g = document["global"]
-  lines = [f"# tf-drnn-evaluate: {document['method']}", ""]
-  what = [f"method `{document['method']}`"]
-  if document.get("model"):
-    what.append(f"model `{document['model']}`")
-  what.append(f"clips: {document['selection']}")
-  if document.get("rpca"):
-    what.append(f"RPCA STFT: {document['rpca']['stft']}")
-  if document.get("gain_db"):
-    what.append(f"mixtures at {document['gain_db']:+g} dB")
-  lines.append(", ".join(what) + ".")
+  """The Markdown summary of a MIR-1K :func:`report` document."""
+  lines = [f"# tf-drnn-evaluate: {document['method']}", "", _describe_run(document) + ".", ""]
   voice_db = document.get("voice_db", 0.0)
   ratio = f"voice {voice_db:+g} dB over the accompaniment" if voice_db else "0 dB mixtures"
-  lines += ["", f"{document['num_clips']} clips, {document['total_seconds']:.1f} s in total. "
+  lines += [f"{document['num_clips']} clips, {document['total_seconds']:.1f} s in total. "
             f"BSS Eval v3 (mir_eval), {ratio}; G-metrics are clip-length-weighted means, dB "
             "(GNSDR = GSDR minus the mixture's own SDR).", ""]
   skipped = document.get("skipped_clips", [])
@@ -158,7 +323,7 @@ def markdown_table(document):
   number = lambda v: "—" if v is None else f"{v:.2f}"
   lines += ["| source | GNSDR | GSIR | GSAR | GSDR |", "|---|---:|---:|---:|---:|"]
   for source in metrics.SOURCES:
-    m = g[source]
+    m = document["global"][source]
     lines.append(f"| {source} | {number(m['GNSDR'])} | {number(m['GSIR'])} | {number(m['GSAR'])} | "
                  f"{number(m['GSDR'])} |")
   lines += ["", "## Per clip", "", "| clip | seconds | vocal NSDR | vocal SIR | vocal SAR | "
@@ -171,99 +336,25 @@ def markdown_table(document):
   return "\n".join(lines) + "\n"
 
 
-def evaluate_command(data_dir, method="model", model=None, split="test", clips=(), gain_db=0.0,
-                     max_clips=0, workers=0, output="results.json", authors_dir=None,
-                     authors_mask="softmask", dev_clips=None, progress=True, split_given=True, rpca_hop=0,
-                     voice_db=0.0):
-  """Everything `tf-drnn-evaluate` does; returns the JSON document it wrote."""
-  from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-  from tf_drnn.data.mir1k import DEFAULT_DEV_CLIPS, MIR1K
-  if not data_dir:
-    raise UserError("--data_dir is required (the MIR-1K folder holding Wavfile/)")
-  if method not in METHODS:
-    raise UserError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-  if model and method not in ("model", "tflite"):
-    raise UserError(f"--model applies to --method=model or tflite only, not {method}")
-  if method == "tflite":
-    if not model or not os.path.isfile(model):
-      raise UserError(f"{model or '--model'}: --method=tflite needs --model=FILE.tflite (an existing file "
-                      "written by tf-drnn-export, with its sidecar)")
-  check_levels(gain_db, voice_db)
-  if gain_db != 0 and method == "authors":
-    raise UserError("--gain_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
-  if voice_db != 0 and method == "authors":
-    raise UserError("--voice_db does not apply to --method=authors (stored separations of 0 dB mixtures)")
-  if rpca_hop and method != "rpca":
-    raise UserError(f"--rpca_hop applies to --method=rpca only, not {method}")
-  if rpca_hop < 0 or (rpca_hop and DEFAULT_AUDIO_CONFIG.n_fft % rpca_hop):
-    raise UserError(f"--rpca_hop must divide the window length {DEFAULT_AUDIO_CONFIG.n_fft}, got {rpca_hop}")
-  if max_clips < 0:
-    raise UserError("--max_clips must be >= 0")
-  if not output:
-    raise UserError("--output is required")
-  from tf_drnn.atomic import check_output_file
-  check_output_file(output)  # Before the evaluation, not after it.
-  check_output_file(markdown_path(output))
-  dataset = MIR1K(data_dir, dev_clips=dev_clips or DEFAULT_DEV_CLIPS)
-  clips = list(clips or ())
-  authors = None
-  if method == "authors" or AUTHORS_CLIPS in clips:
-    from tf_drnn.baselines import AuthorsResults
-    authors_dir = authors_dir or os.path.join(os.fspath(data_dir), "authors_demo_results")
-    authors = AuthorsResults(authors_dir, authors_mask)
-  if AUTHORS_CLIPS in clips:
-    clips = [c for c in clips if c != AUTHORS_CLIPS] + list(authors.clips)
-  only = None
-  if method == "authors":
-    only = authors.clips
-    if not clips and not split_given:
-      clips = list(authors.clips)  # Their clips span the dev and test splits.
-  tracks = select_tracks(dataset, split, clips, max_clips, only)
-  selection = (f"{', '.join(t.name for t in tracks)}" if clips else f"split {split}") + (
-      f" (max_clips {max_clips})" if max_clips else "")
-  estimator, in_workers = make_estimator(method, model, authors_dir, authors_mask, rpca_hop)
-  started = time.time()
-  scores, result = score_estimates(estimator, tracks, gain=db_to_gain(gain_db), progress=progress,
-                                   workers=workers, separate_in_workers=in_workers, voice_db=voice_db)
-  info = {
-      "method": method,
-      "model": (os.path.abspath(model) if model else "bundled") if method in ("model", "tflite") else None,
-      "data_dir": os.path.abspath(data_dir), "split": None if clips else split,
-      "selection": selection, "max_clips": max_clips, "gain_db": gain_db, "voice_db": voice_db,
-      "sample_rate": DEFAULT_AUDIO_CONFIG.sample_rate, "audio_config": DEFAULT_AUDIO_CONFIG.as_dict(),
-      "mixing": (f"{voice_db:+g} dB: vocals and accompaniment each scaled to unit RMS, the vocals then "
-                 f"by {voice_db:+g} dB, summed, unshifted" if voice_db else
-                 "0 dB: vocals and accompaniment each scaled to unit RMS, summed, unshifted"),
-      "metrics": "BSS Eval v3 (mir_eval.separation.bss_eval_sources, no permutation); "
-                 "NSDR = SDR(estimate) - SDR(mixture); G-metrics weighted by clip length",
-      "elapsed_seconds": time.time() - started,
-  }
-  if method == "rpca":
-    hop = rpca_hop or DEFAULT_AUDIO_CONFIG.hop_length
-    info["rpca"] = {"k": 1.0, "lambda": "k / sqrt(max(bins, frames))", "mask": "binary |S| > 1 * |L|",
-                    "stft": f"sine window {DEFAULT_AUDIO_CONFIG.n_fft}, hop {hop}"
-                            + ("" if not rpca_hop else " (SciPy STFT)")}
-  if method == "authors":
-    info["authors"] = {"directory": os.path.abspath(authors.directory), "mask": authors_mask,
-                       "length": "estimates zero-padded at the end (or trimmed) to the clip length"}
-  document = report(scores, result, info)
-  write_text(output, json.dumps(document, indent=2) + "\n")
-  write_text(markdown_path(output), markdown_table(document))
-  return document
+def _describe_run(document):
+  what = [f"method `{document['method']}`"]
+  if document.get("model"):
+    what.append(f"model `{document['model']}`")
+  what.append(f"clips: {document['selection']}")
+  if document.get("rpca"):
+    what.append(f"RPCA STFT: {document['rpca']['stft']}")
+  if document.get("gain_db"):
+    what.append(f"mixtures at {document['gain_db']:+g} dB")
+  return ", ".join(what)
 
 
 def define_flags():
   from absl import flags
-  from tf_drnn.models import bundled_names_help
-  flags.DEFINE_string("model", None, "Trained model: a .keras file or a training model_dir holding "
-                      f"model.keras, or a bundled model's name ({bundled_names_help()}); with --method=tflite, "
-                      "a .tflite file from tf-drnn-export, streamed hop by hop through its separate_pcm signature "
-                      "under LiteRT.")
-  flags.DEFINE_string("data_dir", None, "MIR-1K root (the folder holding Wavfile/), or the --dataset's folder.")
-  from tf_drnn.data import DATASETS
-  flags.DEFINE_enum("dataset", "mir1k", list(DATASETS), "Dataset layout. mir1k: 0 dB remixes at 16 kHz, "
-                    "BSS Eval v3. musdb18hq, stems: each song as released, at its own rate and channels, "
-                    "BSS Eval v4 in 1-s windows (museval) and whole-song G-metrics (tf_drnn.evaluate_multitrack).")
+  from tf_drnn.flags_common import define_data_dir, define_dataset, define_dev_clips, define_model
+  define_model(note="A .tflite file needs --method=tflite (streamed hop by hop through its separate_pcm "
+               "signature).")
+  define_data_dir()
+  define_dataset()
   flags.DEFINE_enum("split", "test", ["train", "dev", "test"], "Dataset split to score.")
   flags.DEFINE_list("clips", [], "Score these clips (any split) instead of --split; "
                     f"'{AUTHORS_CLIPS}' = the clips the paper's authors released separations of.")
@@ -288,8 +379,7 @@ def define_flags():
   flags.DEFINE_string("authors_dir", None, "The authors' separations (default: DATA_DIR/authors_demo_results).")
   flags.DEFINE_enum("authors_mask", "softmask", ["softmask", "bmask", "nomask"],
                     "Which of the authors' outputs to score.")
-  flags.DEFINE_list("dev_clips", ["abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09"],
-                    "Training-singer clips (or song prefixes) that form the dev split.")
+  define_dev_clips()
   flags.DEFINE_integer("rpca_hop", 0, "STFT hop for --method=rpca (0: the project's STFT, hop "
                        "n_fft / 2 = 512; 256: the framing of Huang et al. 2012).")
   flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -304,41 +394,12 @@ def main(argv):
   from absl import flags
   from tf_drnn.cli_util import run_guarded
   del argv  # run_app refuses stray arguments
-  f = flags.FLAGS
-  if f.dataset != "mir1k":
-    return _main_multitrack(f)
-  if f.mono or f.high_band:
-    run_guarded(lambda: _refuse_multitrack_only("mono" if f.mono else "high_band"))
-  document = run_guarded(lambda: evaluate_command(
-      f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips, gain_db=f.gain_db,
-      max_clips=f.max_clips, workers=f.workers, output=f.output, authors_dir=f.authors_dir,
-      authors_mask=f.authors_mask, dev_clips=tuple(f.dev_clips), progress=f.progress,
-      split_given=f["split"].present, rpca_hop=f.rpca_hop, voice_db=f.voice_db))
-  for row in document["skipped_clips"]:
+  options = EvaluateOptions.from_flags(flags.FLAGS)
+  document = run_guarded(lambda: evaluate_command(options))
+  for row in document.get("skipped_clips", []):
     print(f"note: {row['name']} skipped: {row['skipped']}", file=sys.stderr)
-  summary = {source: {k: None if v is None else round(v, 2) for k, v in values.items()}
-             for source, values in document["global"].items()}
-  print(json.dumps({"method": document["method"], "num_clips": document["num_clips"], "global": summary}))
-  print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
-
-
-def _refuse_multitrack_only(flag):
-  raise UserError(f"--{flag} applies to --dataset=musdb18hq or stems (MIR-1K clips are mono, at the model's rate)")
-
-
-def _main_multitrack(f):
-  """main for --dataset=musdb18hq|stems (tf_drnn.evaluate_multitrack)."""
-  from tf_drnn.cli_util import run_guarded
-  from tf_drnn.evaluate_multitrack import evaluate_multitrack_command
-  mir1k_only = [name for name in ("gain_db", "voice_db", "authors_dir", "authors_mask", "rpca_hop")
-                if f[name].present]
-  document = run_guarded(lambda: evaluate_multitrack_command(
-      f.dataset, f.data_dir, method=f.method, model=f.model, split=f.split, clips=f.clips,
-      max_clips=f.max_clips, output=f.output, dev_clips=tuple(f.dev_clips) if f["dev_clips"].present else None,
-      progress=f.progress, mir1k_only=mir1k_only, mono=f.mono, high_band=f.high_band))
-  print(json.dumps({"method": document["method"], "dataset": f.dataset, "num_tracks": document["num_tracks"],
-                    "museval": document["museval"], "global": document["global"]}))
-  print(f"wrote {f.output} and {markdown_path(f.output)}", file=sys.stderr)
+  print(summary_line(document))
+  print(f"wrote {options.output} and {markdown_path(options.output)}", file=sys.stderr)
 
 
 def run():

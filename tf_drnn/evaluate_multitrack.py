@@ -17,7 +17,6 @@ produced-music results here is the mean over songs of that vocal SDR (`mean_SDR`
 
 The MIR-1K path (:mod:`tf_drnn.evaluate`: 0 dB remixes at 16 kHz, BSS Eval v3) is unchanged.
 """
-import json
 import os
 import sys
 import time
@@ -25,7 +24,6 @@ import warnings
 
 import numpy as np
 
-from tf_drnn.atomic import write_text
 from tf_drnn.errors import UserError
 from tf_drnn.metrics import SOURCES
 
@@ -41,11 +39,7 @@ def native_estimator(method, model=None, high_band=None):
   if method == "model":
     from tf_drnn import Separator
     separator = Separator(model, high_band=high_band)
-
-    def separate(mixture, rate, vocals, accompaniment):
-      stems = separator.separate(mixture, rate)
-      return stems["vocals"], stems["accompaniment"]
-    return separate
+    return lambda mixture, rate, vocals, accompaniment: separator.separate_pair(mixture, rate)
   if method == "mixture":
     return lambda mixture, rate, vocals, accompaniment: (mixture.copy(), mixture.copy())
   if method in ("oracle_irm", "oracle_ibm"):
@@ -192,39 +186,60 @@ def markdown_table(document):
   return "\n".join(lines) + "\n"
 
 
-def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=None, split="test", clips=(),
-                                max_clips=0, output="results.json", dev_clips=None, progress=True, mir1k_only=(),
-                                mono=False, high_band=None):
-  """Everything `tf-drnn-evaluate --dataset=musdb18hq|stems` does; returns the JSON document it wrote.
-
-  mir1k_only: names of MIR-1K-only flags the user gave (an error here).
-  mono: separate and score each song's mono downmix (channel mean), whole-track scores by BSS Eval v3.
-  high_band: --method=model's rule for the band above the model's Nyquist (None: the default).
-  """
-  from tf_drnn.data import load_dataset
-  from tf_drnn.scoring import markdown_path
-  if mir1k_only:
-    raise UserError(f"--{mir1k_only[0]} applies to --dataset=mir1k only, not {dataset_name}")
-  if not data_dir:
-    raise UserError(f"--data_dir is required (the {dataset_name} collection's folder)")
-  if method not in METHODS:
-    raise UserError(f"--method={method} does not apply to --dataset={dataset_name}: choose one of "
+def check_multitrack_options(o):
+  """The multitrack rules of :func:`tf_drnn.evaluate.check_options` (o: EvaluateOptions)."""
+  given = o.mir1k_only_given()
+  if given:
+    raise UserError(f"--{given[0]} applies to --dataset=mir1k only, not {o.dataset}")
+  if not o.data_dir:
+    raise UserError(f"--data_dir is required (the {o.dataset} collection's folder)")
+  if o.method not in METHODS:
+    raise UserError(f"--method={o.method} does not apply to --dataset={o.dataset}: choose one of "
                     f"{', '.join(METHODS)}")
-  if model and method != "model":
-    raise UserError(f"--model applies to --method=model only, not {method}")
-  if max_clips < 0:
-    raise UserError("--max_clips must be >= 0")
-  if not output:
-    raise UserError("--output is required")
-  from tf_drnn.atomic import check_output_file
-  check_output_file(output)  # Before the evaluation, not after it (as tf_drnn.evaluate does).
-  check_output_file(markdown_path(output))
-  dataset = load_dataset(dataset_name, data_dir, dev_clips)
-  songs = select_songs(dataset, split, list(clips or ()), max_clips)
-  if high_band and method != "model":
-    raise UserError(f"--high_band applies to --method=model only, not {method}")
-  estimate = native_estimator(method, model, high_band)
+  if o.model and o.method != "model":
+    raise UserError(f"--model applies to --method=model only, not {o.method}")
+  if o.high_band and o.method != "model":
+    raise UserError(f"--high_band applies to --method=model only, not {o.method}")
+
+
+def evaluate_songs(o):
+  """Scores the songs of a multitrack collection (checked EvaluateOptions, dataset musdb18hq or
+  stems); returns the report document. mono: each song's mono downmix (channel mean), whole-track
+  scores by BSS Eval v3; high_band: --method=model's rule for the band above the model's Nyquist."""
+  from tf_drnn.data import load_dataset
+  dataset = load_dataset(o.dataset, o.data_dir, o.dev_clips)
+  split = o.split or "test"
+  songs = select_songs(dataset, split, list(o.clips or ()), o.max_clips)
+  estimate = native_estimator(o.method, o.model, o.high_band)
   started = time.time()
+  rows = _score_songs(dataset, songs, estimate, o.mono, o.progress)
+  document = {
+      "method": o.method, "model": _model_name(o.model) if o.method == "model" else None,
+      "dataset": o.dataset, "data_dir": os.path.abspath(o.data_dir), "split": None if o.clips else split,
+      "selection": ", ".join(s.name for s in songs) if o.clips else f"split {split}"
+                   + (f" (max_clips {o.max_clips})" if o.max_clips else ""),
+      "max_clips": o.max_clips, "mono": bool(o.mono), "high_band": o.high_band if o.method == "model" else None,
+      "sample_rate": "native (each song's own rate" + (", mono downmix)" if o.mono else " and channels)"),
+      "mixing": "each song's mixture as released (mixture file, else the sum of its stems)",
+      "metrics": "museval: BSS Eval v4 images (512-tap time-invariant filters), 1-s windows, median over "
+                 "windows per song, median over songs; global: G-metrics of whole-song "
+                 + ("BSS Eval v3 sources" if o.mono else "BSS Eval v4 (= v3 images)")
+                 + ", NSDR = SDR(estimate) - SDR(mixture), weighted by song duration; mean_SDR and "
+                 "median_SDR: over songs, of whole-song SDR",
+  }
+  museval, global_metrics = aggregate(rows)
+  document.update({
+      "num_tracks": len(rows), "total_seconds": float(sum(r["seconds"] for r in rows)),
+      "museval": museval, "global": global_metrics,
+      "skipped": [{"folder": folder, "problem": problem} for folder, problem in dataset.skipped]
+                 + [{"folder": row["name"], "problem": "not scored: a silent or too short source or estimate"}
+                    for row in rows if row not in scored_rows(rows)],
+      "tracks": rows, "elapsed_seconds": time.time() - started})
+  return _clean(document)
+
+
+def _score_songs(dataset, songs, estimate, mono, progress):
+  """The scored row of each song (:func:`score_track`), with a progress bar on stderr."""
   rows = []
   bar = None
   if progress:
@@ -244,28 +259,4 @@ def evaluate_multitrack_command(dataset_name, data_dir, method="model", model=No
   finally:
     if bar is not None:
       bar.close()
-  museval, global_metrics = aggregate(rows)
-  document = {
-      "method": method, "model": _model_name(model) if method == "model" else None,
-      "dataset": dataset_name, "data_dir": os.path.abspath(data_dir), "split": None if clips else split,
-      "selection": ", ".join(s.name for s in songs) if clips else f"split {split}"
-                   + (f" (max_clips {max_clips})" if max_clips else ""),
-      "max_clips": max_clips, "mono": bool(mono), "high_band": high_band if method == "model" else None,
-      "sample_rate": "native (each song's own rate" + (", mono downmix)" if mono else " and channels)"),
-      "mixing": "each song's mixture as released (mixture file, else the sum of its stems)",
-      "metrics": "museval: BSS Eval v4 images (512-tap time-invariant filters), 1-s windows, median over "
-                 "windows per song, median over songs; global: G-metrics of whole-song "
-                 + ("BSS Eval v3 sources" if mono else "BSS Eval v4 (= v3 images)")
-                 + ", NSDR = SDR(estimate) - SDR(mixture), weighted by song duration; mean_SDR and "
-                 "median_SDR: over songs, of whole-song SDR",
-      "num_tracks": len(rows), "total_seconds": float(sum(r["seconds"] for r in rows)),
-      "museval": museval, "global": global_metrics,
-      "skipped": [{"folder": folder, "problem": problem} for folder, problem in dataset.skipped]
-                 + [{"folder": row["name"], "problem": "not scored: a silent or too short source or estimate"}
-                    for row in rows if row not in scored_rows(rows)],
-      "tracks": rows, "elapsed_seconds": time.time() - started,
-  }
-  document = _clean(document)
-  write_text(output, json.dumps(document, indent=2) + "\n")
-  write_text(markdown_path(output), markdown_table(document))
-  return document
+  return rows

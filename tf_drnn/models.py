@@ -8,20 +8,21 @@ import os
 
 import numpy as np
 
-from tf_drnn.errors import UserError
+from tf_drnn.errors import UserError, first_line
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
-# Bundled pretrained models by name (tf_drnn/pretrained/<name>.keras; README "Results" has their scores).
+# Bundled pretrained models by name (tf_drnn/pretrained/<name>.keras; README "Models" has their scores).
 BUNDLED_MODELS = {
     "drnn2": "the default: DRNN-2, 3 x 1000 units, best quality",
     "drnn2_compact": "DRNN-2, 3 x 320 units: under 0.1 ms per frame as int8 on one x86 core",
+    "drnn2_live": "the compact model at a 128-sample hop, causal: vocals out 16 ms after they go in",
 }
 DEFAULT_MODEL = "drnn2"
 BUNDLED_MODEL = os.path.join(PRETRAINED_DIR, DEFAULT_MODEL + ".keras")
 
 
 def bundled_names_help():
-  """'drnn2 (default) or drnn2_compact' for help texts, from the registry."""
+  """'drnn2 (default), drnn2_compact or drnn2_live' for help texts, from the registry."""
   names = [f"{name} (default)" if name == DEFAULT_MODEL else name for name in BUNDLED_MODELS]
   return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
@@ -94,8 +95,7 @@ def load_model(model=None):
   try:
     return keras.models.load_model(path, compile=False)
   except Exception as error:  # A corrupt or foreign file: one line, no traceback.
-    message = str(error).strip().splitlines()
-    raise UserError(f"{path}: cannot load model ({message[0][:200] if message else type(error).__name__})") from None
+    raise UserError(f"{path}: cannot load model ({first_line(error)})") from None
 
 
 def save_model(model, path):

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from tf_drnn.errors import AudioFileError, UserError
+from tf_drnn.errors import AudioFileError, UserError, first_line
 from tf_drnn.stems import STEMS, AtomicStemWriters, plan_outputs
 
 
@@ -87,6 +87,12 @@ class Separator:
       stem = fit_length(np.concatenate([part[i] for part in parts]), len(waveform))
       result[name] = stem.reshape(waveform.shape)
     return result
+
+  def separate_pair(self, waveform, sample_rate=None):
+    """(vocals, accompaniment) of :meth:`separate`: what scoring code takes as a separator
+    (`mixture -> (vocals, accompaniment)`). sample_rate None: the model's own rate (no resampling)."""
+    stems = self.separate(waveform, self.config.sample_rate if sample_rate is None else sample_rate)
+    return stems["vocals"], stems["accompaniment"]
 
   def separate_file(self, path, output_dir, overwrite=False, subtype=None, progress=None):
     """Separates one audio file into DIR/<stem>_vocals.<ext> and DIR/<stem>_accompaniment.<ext>.
@@ -198,12 +204,12 @@ def _read_blocks(path, frames):
         except StopIteration:
           return
         except Exception as error:
-          raise AudioFileError(path, f"corrupt audio ({str(error).splitlines()[0][:120]})") from None
+          raise AudioFileError(path, f"corrupt audio ({first_line(error, 120)})") from None
         yield block
   except AudioFileError:
     raise
   except (RuntimeError, OSError) as error:  # Opening it.
-    raise AudioFileError(path, f"corrupt audio ({str(error).splitlines()[0][:120]})") from None
+    raise AudioFileError(path, f"corrupt audio ({first_line(error, 120)})") from None
 
 
 def _separate_blocks(separator, path, info, writers, progress):
@@ -243,14 +249,12 @@ USAGE = "tf-drnn-separate --output_dir=DIR [flags] FILE [FILE ...]"
 
 def define_flags():
   from absl import flags
-  from tf_drnn.models import bundled_names_help
-  flags.DEFINE_string("model", None, "A .keras model, a tf-drnn-train model_dir, a bundled "
-                      f"model's name ({bundled_names_help()}), or a .tflite file from tf-drnn-export "
-                      "(run under LiteRT; its sidecar .json beside it).")
-  flags.DEFINE_string("output_dir", None, "Where <name>_vocals and <name>_accompaniment files go. Every "
-                      "output is checked before any file is separated: two inputs with the same name "
-                      "(a/song.wav b/song.wav, or song.wav song.mp3) are an error, not renamed; separate "
-                      "them into different folders.")
+
+  from tf_drnn.flags_common import define_model, define_output_dir
+  define_model()
+  define_output_dir("<name>_vocals and <name>_accompaniment files. Every output is checked before any file is "
+                    "separated: two inputs with the same name (a/song.wav b/song.wav, or song.wav song.mp3) are an "
+                    "error, not renamed; separate them into different folders")
   flags.DEFINE_bool("binary_mask", False, "Binary instead of soft time-frequency mask.")
   flags.DEFINE_string("subtype", None, "Output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's); "
                       "an unknown one, or one the output format cannot hold, is an error.")
@@ -295,7 +299,7 @@ def main(argv, values=None):
         sys.exit(1)
     except Exception as error:  # Not the input's fault (the model, memory, a bug): stop, saying so.
       bar.close()
-      line = (str(error).strip().splitlines() or [""])[0][:200]
+      line = first_line(error, empty="")
       print(f"error: separating {path} failed inside tf-drnn ({type(error).__name__}: {line}); nothing was "
             f"written for it; {len(paths) - paths.index(path) - 1} file(s) not attempted", file=sys.stderr)
       sys.exit(1)

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from tf_drnn.errors import OutputError, UserError
+from tf_drnn.errors import OutputError, UserError, first_line
 
 STEMS = ("vocals", "accompaniment")
 
@@ -146,7 +146,7 @@ def output_error(target, error):
                        "kept, nothing written for this input (pass --overwrite to replace it)")
   if isinstance(error, OSError) and code:
     return OutputError(target, f"cannot write: {os.strerror(code)}", fatal=code in fatal_codes)
-  line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+  line = first_line(error)
   try:
     full = shutil.disk_usage(os.path.dirname(os.path.abspath(target))).free < 1 << 20
   except OSError:

@@ -31,7 +31,7 @@ import threading
 import time
 
 from tf_drnn.atomic import atomic_output, write_json
-from tf_drnn.errors import UserError
+from tf_drnn.errors import UserError, last_line
 from tf_drnn.train_options import (RESTART_CHOICE, STRATEGIES, TrainOptions, check_model_dir,  # noqa: F401
                                    check_options, checked_tracks, options_writer, require, voice_db_ranges)
 
@@ -127,6 +127,10 @@ def compiled_model(options, jit_compile=False):
   model = model_lib.build_model_from_options(dataclasses.asdict(options))
   if options.scan_unroll:
     model_lib.run_recurrences_as_scan(model, options.scan_unroll)
+  else:  # Training sequences are unrolled whatever their length (XLA cannot differentiate the scan loop).
+    for layer in model.layers:
+      if isinstance(layer, model_lib.ReluRecurrent):
+        layer.max_unroll = max(layer.max_unroll, options.sequence_length + options.context)
   schedule = keras.optimizers.schedules.CosineDecay(
       0.0, decay_steps=max(options.train_steps - options.warmup_steps, 1), alpha=0.05,
       warmup_target=options.learning_rate, warmup_steps=options.warmup_steps)
@@ -319,7 +323,7 @@ class TrainingState:
           self.best_dev = max(self.best_dev, kept_score(os.path.dirname(path)))
         return True
       except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+        reason = last_line(error)
         later = (f"falling back to {os.path.basename(existing[i + 1])}" if i + 1 < len(existing)
                  else "and no earlier state is left")
         log.warning("%s cannot be read (%s); %s", path, reason, later)
@@ -495,19 +499,16 @@ class _cached:
 def define_flags():
   from absl import flags
   from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS
-  from tf_drnn.data import DATASETS
+  from tf_drnn.flags_common import define_data_dir, define_dataset, define_dev_clips
   defaults = TrainOptions(data_dir="", model_dir="")
-  flags.DEFINE_string("data_dir", None, "Dataset root (MIR-1K: the folder holding Wavfile/); with several "
-                      "--dataset collections, one folder each, comma-separated, in the same order.")
+  define_data_dir(several=True)
   flags.DEFINE_string("model_dir", None, "Where the model, its state (to resume) and logs go.")
-  flags.DEFINE_string("dataset", defaults.dataset, f"Dataset layout ({', '.join(DATASETS)}), or several "
-                      "comma-separated (e.g. mir1k,stems): examples are drawn from each, per --dataset_weights.")
+  define_dataset(defaults.dataset, several=True)
   flags.DEFINE_list("dataset_weights", [], "Relative chance of each --dataset collection, e.g. 0.5,0.5 "
                     "(default: in proportion to their training examples).")
   flags.DEFINE_enum("stem_channels", defaults.stem_channels, ["mean", "each"],
                     "Multitrack songs train on their channel mean, or also on each channel alone (each).")
-  flags.DEFINE_list("dev_clips", list(defaults.dev_clips),
-                    "Training-singer clips (or song prefixes such as amy_9) held out as the dev set.")
+  define_dev_clips(defaults.dev_clips)
   flags.DEFINE_enum("architecture", defaults.architecture, ARCHITECTURES,
                     "dnn, drnn1..drnn3 (recurrence on hidden layer k) or srnn (on all).")
   flags.DEFINE_integer("context", defaults.context, "Input frames per output frame (1, 3, 5).")

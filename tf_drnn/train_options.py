@@ -29,7 +29,7 @@ class TrainOptions:
   dataset: str = "mir1k"  # a layout of tf_drnn.data.DATASETS, or several, comma-separated
   dataset_weights: tuple = ()  # one relative chance per collection; (): by examples per pass
   stem_channels: str = "mean"  # multitrack songs: "mean" of their channels, or "each" channel as well
-  dev_clips: tuple = ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09")
+  dev_clips: tuple = ()  # (): each collection's own dev split (its reader's DEFAULT_DEV)
   architecture: str = "drnn2"
   context: int = 3
   lookahead: int = -1  # context frames after the current one; -1: centred, (context - 1) / 2

@@ -83,8 +83,10 @@ def main(argv):
 
 def define_flags():
   from absl import flags
+
+  from tf_drnn.flags_common import define_output_dir
   flags.DEFINE_list("pack", [], "Run directories (holding model.keras) to pack.")
-  flags.DEFINE_string("output_dir", ".", "Where packed .npz files go (one per run, named after it).")
+  define_output_dir("packed .npz files (one per run, named after it)", default=".")
   flags.DEFINE_list("unpack", [], "Packed .npz files to unpack.")
   flags.DEFINE_string("runs_dir", "runs", "Where unpacked runs go (one directory per file).")
 

@@ -59,9 +59,9 @@ def run_config(flagfile, data_dir, runs_dir, train_steps, trainer="tf", evaluate
       raise RuntimeError(f"{model_dir}: {module} ended without recording {train_steps} steps in training.json")
   if not evaluate:
     return None
-  from tf_drnn.evaluate import evaluate_command
-  document = evaluate_command(data_dir, model=model_dir, split="test",
-                              output=os.path.join(model_dir, "test_evaluation.json"), progress=False)
+  from tf_drnn.evaluate import EvaluateOptions, evaluate_command
+  document = evaluate_command(EvaluateOptions(data_dir, model=model_dir, split="test",
+                                              output=os.path.join(model_dir, "test_evaluation.json"), progress=False))
   row = {"name": name, "description": describe_config(flagfile), "train_steps": train_steps,
          "steps": training.get("steps", train_steps),
          "training_seconds": training["training_seconds"], "vocals": document["global"]["vocals"],
@@ -123,7 +123,9 @@ def main(argv):
 
 def define_flags():
   from absl import flags
-  flags.DEFINE_string("data_dir", None, "MIR-1K root.", required=True)
+
+  from tf_drnn.flags_common import define_data_dir
+  define_data_dir(note="MIR-1K only.", required=True)
   flags.DEFINE_string("runs_dir", "runs/paper", "One model_dir per config goes here.")
   flags.DEFINE_list("configs", ["configs/paper/*.flags"], "Flagfiles (globs allowed).")
   flags.DEFINE_integer("train_steps", 2500, "Steps per config (fewer on a CPU; stated in the table).")

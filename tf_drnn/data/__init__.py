@@ -14,8 +14,10 @@ DATASETS = {"mir1k": "tf_drnn.data.mir1k:MIR1K",
             "stems": "tf_drnn.data.multitrack:StemsFolders"}
 
 
-def load_dataset(name, data_dir, dev_clips):
-  """The reader for dataset layout `name` over `data_dir`."""
+def load_dataset(name, data_dir, dev_clips=None):
+  """The reader for dataset layout `name` over `data_dir`: the one way to a reader.
+
+  dev_clips: the dev split's clips or songs (None or empty: the layout's own, DEFAULT_DEV)."""
   from tf_drnn.errors import UserError
   if name not in DATASETS:
     raise UserError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
@@ -26,8 +28,8 @@ def load_dataset(name, data_dir, dev_clips):
 def load_collections(names, data_dirs, dev_clips, stem_channels="mean"):
   """[(name, reader)] for comma-separated `names` and `data_dirs` (one folder per collection).
 
-  dev_clips: names given with --dev_clips (None or the trainers' MIR-1K default: each reader's
-  own dev split). With several collections each name goes to the collection that holds it
+  dev_clips: names given with --dev_clips (None or empty: each reader's own dev split,
+  :meth:`SeparationDataset.dev_split`). With several collections each name goes to the collection that holds it
   (MIR-1K: a clip or song prefix; multitrack: a song), and a collection without any keeps its
   own default; a name no collection holds is a UserError.
   stem_channels: "mean" (multitrack songs train on their channel mean) or "each" (also on every
@@ -41,8 +43,8 @@ def load_collections(names, data_dirs, dev_clips, stem_channels="mean"):
   if len(set(names)) != len(names):
     raise UserError(f"--dataset={','.join(names)}: a collection named twice")
   readers = [_reader(n, d, dev_clips if len(names) == 1 else None, stem_channels) for n, d in zip(names, data_dirs)]
-  from tf_drnn.data.mir1k import DEFAULT_DEV_CLIPS
-  if len(names) == 1 or not dev_clips or tuple(dev_clips) == tuple(DEFAULT_DEV_CLIPS):
+  from tf_drnn.data.base import SeparationDataset
+  if len(names) == 1 or not SeparationDataset.dev_split(dev_clips)[1]:
     return list(zip(names, readers))
   routed = [[c for c in dev_clips if reader.holds_clip(c)] for reader in readers]
   unknown = [c for c in dev_clips if not any(c in r for r in routed)]

@@ -32,11 +32,23 @@ class SeparationDataset:
   """Interface: named splits of tracks with vocals and accompaniment."""
 
   SPLITS = ("train", "dev", "test")
+  DEFAULT_DEV = ()  # The dev split when --dev_clips names none: clip or song names of this layout.
   DEV_VOICE_DB = 0.0  # Dev mixtures: voice this many dB over the accompaniment; None: as mixed.
   DEV_SCORE = "GNSDR"  # The vocal dev metric (a key of scoring's global metrics) that ranks models.
 
   def tracks(self, split) -> List[Track]:
     raise NotImplementedError
+
+  @classmethod
+  def dev_split(cls, dev_clips):
+    """(dev clip names, whether the user named them): `dev_clips`, or this layout's DEFAULT_DEV
+    when they name none. MIR-1K's default list, which older trainers passed for every layout (and
+    older runs' options.json hold), also means this layout's own."""
+    from tf_drnn.data.mir1k import DEFAULT_DEV_CLIPS
+    given = tuple(dev_clips or ())
+    if given and given != DEFAULT_DEV_CLIPS:
+      return given, True
+    return tuple(cls.DEFAULT_DEV), False
 
 
 def unit_energy_mix(vocals, accompaniment, shift=0, voice_db=0.0):

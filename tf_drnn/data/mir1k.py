@@ -28,14 +28,15 @@ class MIR1K(SeparationDataset):
   Args:
     root: The MIR-1K directory (holding `Wavfile/`), or `Wavfile/` itself.
     dev_clips: Clip names or prefixes (e.g. "amy_9" for a whole song) held out of the
-      training singers as the dev split.
+      training singers as the dev split (None or empty: DEFAULT_DEV_CLIPS, the paper's).
     sample_rate: Expected rate of the files (MIR-1K is 16 kHz).
   """
 
+  DEFAULT_DEV = DEFAULT_DEV_CLIPS
   DEV_VOICE_DB = 0.0  # Dev clips are scored on the paper's 0 dB remixes.
   DEV_SCORE = "GNSDR"  # The vocal dev metric that ranks models (the paper's).
 
-  def __init__(self, root, dev_clips=DEFAULT_DEV_CLIPS, sample_rate=DEFAULT_AUDIO_CONFIG.sample_rate):
+  def __init__(self, root, dev_clips=None, sample_rate=DEFAULT_AUDIO_CONFIG.sample_rate):
     root = os.fspath(root)
     if not os.path.isdir(root):
       raise UserError(f"{root}: data directory does not exist")
@@ -45,7 +46,7 @@ class MIR1K(SeparationDataset):
       raise UserError(f"{root}: no MIR-1K clips (<singer>_<song>_<part>.wav) found")
     self.wav_dir = wav_dir
     self.sample_rate = sample_rate
-    self.dev_clips = tuple(DEFAULT_DEV_CLIPS if dev_clips is None else dev_clips)
+    self.dev_clips, _ = self.dev_split(dev_clips)
     self._names = [os.path.splitext(n)[0] for n in names]
 
   def holds_clip(self, name):

@@ -172,15 +172,11 @@ class StemsFolders(SeparationDataset):
   layout = "stems folder"
 
   def __init__(self, root, dev_clips=None, channel=None):
-    from tf_drnn.data.mir1k import DEFAULT_DEV_CLIPS
     root = os.fspath(root)
     if not os.path.isdir(root):
       raise UserError(f"{root}: data directory does not exist")
     self.root = self.wav_dir = root
-    given = tuple(dev_clips or ())
-    # The trainers' --dev_clips default names MIR-1K clips: other layouts use their own list.
-    self._dev_given = bool(given) and given != tuple(DEFAULT_DEV_CLIPS)
-    self.dev_clips = given if self._dev_given else tuple(self.DEFAULT_DEV)
+    self.dev_clips, self._dev_given = self.dev_split(dev_clips)
     self.channel = channel
     self.split_dirs = self._split_dirs()
     self.skipped = []  # (song folder, problem) of every song skipped so far.
