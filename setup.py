@@ -48,8 +48,9 @@ setup(
         # checked by tests/test_export.py) that may move in any minor release.
         "train": ["tensorflow>=2.16,<2.22", *KERAS_STACK],
         "runtime": [],  # the base install; `pip install "tf-drnn[runtime]"` names it
-        # test: the suite, its linter, and JAX on the CPU for the trainer's JAX-backend test.
-        "test": ["tf-drnn[train]", "pytest", "psutil", "ruff", "jax[cpu]"],
+        # test: the suite, its linter, JAX on the CPU for the trainer's JAX-backend test, and Beam for the
+        # catalogue pipeline's tests (so the suite runs with protobuf 6, the range Beam and TensorFlow share).
+        "test": ["tf-drnn[train,beam]", "pytest", "psutil", "ruff", "jax[cpu]"],
         "benchmarks": ["tf-drnn[train]", "psutil"],  # benchmarks/run.py exports with TensorFlow
         "jax": [*KERAS_STACK, "jax"],  # tf-drnn-train-jax: training where only JAX is installed (no TensorFlow)
         # tf-drnn-separate-beam. Beam 2.76-2.78 need protobuf<7 and TensorFlow >=6.31.1: pinned

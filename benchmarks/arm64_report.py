@@ -106,23 +106,35 @@ def fmt(value, digits=3):
 
 
 def render(report):
-  runs, host = report["runs"], report["runs"][HOST]["bench"]
-  cpus = [t for t in runs if t != HOST]
-  env = host["environment"]
+  """The markdown report: the setup, the parity of the stems, the timings and the phone estimate."""
+  cpus = [t for t in report["runs"] if t != HOST]
+  lines = (_render_setup(report, cpus) + _render_parity(report, cpus) + _render_timings(report["runs"], cpus)
+           + _render_estimate(report["runs"][HOST]["bench"]))
+  return "\n".join(lines) + "\n"
+
+
+def _render_setup(report, cpus):
+  """The title and what ran where: the arm64 root file system, the emulated CPUs, the host."""
+  runs = report["runs"]
+  env = runs[HOST]["bench"]["environment"]
   arm_env = {cpu: runs[cpu]["bench"]["environment"] for cpu in cpus}
   emulated = [f"`-cpu {cpu}` (features: {' '.join(arm_env[cpu].get('arm_features') or [])})" for cpu in cpus]
-  lines = ["# tf-drnn on arm64, emulated (qemu-user) — and a phone estimate", "",
-           "Made by `benchmarks/arm64_emulated.sh` (`benchmarks/arm64_report.py`); how to run it on a real "
-           "device: `docs/on_device.md`.", "",
-           f"- arm64: Debian {report['suite']} root filesystem (mmdebstrap), Python {arm_env[cpus[0]]['python']}, "
-           f"the tf-drnn runtime installed from aarch64 wheels only: "
-           f"{', '.join(report['arm64_packages']) or '(package list not recorded)'}.",
-           f"- Emulated CPUs: {', '.join(emulated)}.",
-           f"- Host (x86-64, measured): {env['cpu']}, Python {env['python']}, NumPy {env['numpy']}, "
-           f"ai-edge-litert {env['ai_edge_litert']}; {env['time']}. Arm64: NumPy {arm_env[cpus[0]]['numpy']}, "
-           f"ai-edge-litert {arm_env[cpus[0]]['ai_edge_litert']}.",
-           f"- {report['note']}", "",
-           "## Parity: arm64 stems against the x86-64 host's", "",
+  return ["# tf-drnn on arm64, emulated (qemu-user) — and a phone estimate", "",
+          "Made by `benchmarks/arm64_emulated.sh` (`benchmarks/arm64_report.py`); how to run it on a real "
+          "device: `docs/on_device.md`.", "",
+          f"- arm64: Debian {report['suite']} root filesystem (mmdebstrap), Python {arm_env[cpus[0]]['python']}, "
+          f"the tf-drnn runtime installed from aarch64 wheels only: "
+          f"{', '.join(report['arm64_packages']) or '(package list not recorded)'}.",
+          f"- Emulated CPUs: {', '.join(emulated)}.",
+          f"- Host (x86-64, measured): {env['cpu']}, Python {env['python']}, NumPy {env['numpy']}, "
+          f"ai-edge-litert {env['ai_edge_litert']}; {env['time']}. Arm64: NumPy {arm_env[cpus[0]]['numpy']}, "
+          f"ai-edge-litert {arm_env[cpus[0]]['ai_edge_litert']}.",
+          f"- {report['note']}", ""]
+
+
+def _render_parity(report, cpus):
+  """The table of stem differences per file and CPU, and one line per quantization on what they mean."""
+  lines = ["## Parity: arm64 stems against the x86-64 host's", "",
            f"`tf-drnn-separate --model=FILE.tflite --subtype=FLOAT` on the same clip ({report['clip']}), "
            "full band; largest absolute sample difference (full scale 1) and RMS difference over the host "
            "stem's RMS, the worse of the two stems.", "",
@@ -148,12 +160,18 @@ def render(report):
                    "state. "
                    "For scale, the int8 files' own quantization error on the host (RMS of int8 stems minus "
                    f"float32 stems over the stem's RMS): {'; '.join(quantization_error) or 'not measured'}.")
-  lines += ["", "## Timings", "",
-            "ms per call, p50, one thread. Emulated rows are qemu's, NOT a device's: they say the "
-            "program runs, not how fast a phone is. The estimate columns are computed (see below).", "",
-            "| file | MACs/frame | " + " | ".join(f"{t}: separate_frame | {t}: separate_pcm" for t in [HOST] + cpus)
-            + " | est. Cortex-A55 | est. Cortex-A76 |",
-            "|---|---|" + "---|---|" * (len(cpus) + 1) + "---|---|"]
+  return lines
+
+
+def _render_timings(runs, cpus):
+  """Per-call p50 of each file on every target with the estimates, then whole-file separation times."""
+  host = runs[HOST]["bench"]
+  lines = ["", "## Timings", "",
+           "ms per call, p50, one thread. Emulated rows are qemu's, NOT a device's: they say the "
+           "program runs, not how fast a phone is. The estimate columns are computed (see below).", "",
+           "| file | MACs/frame | " + " | ".join(f"{t}: separate_frame | {t}: separate_pcm" for t in [HOST] + cpus)
+           + " | est. Cortex-A55 | est. Cortex-A76 |",
+           "|---|---|" + "---|---|" * (len(cpus) + 1) + "---|---|"]
   by_file = {t: {e["file"]: e for e in runs[t]["bench"]["models"]} for t in runs}
   for entry in host["models"]:
     cells = [f"{entry.get('macs_per_frame', 0) / 1e6:.2f} M"]
@@ -170,18 +188,22 @@ def render(report):
     name = os.path.splitext(entry["file"])[0]
     lines.append(f"| {name} | " + " | ".join(fmt(runs[t]["separate_seconds"].get(name), 1) for t in [HOST] + cpus)
                  + " |")
+  return lines
+
+
+def _render_estimate(host):
+  """How the phone estimate is computed, from the host's published core rates."""
   rates = host["core_rates"]
-  lines += ["", "## The phone estimate", "",
-            "MACs per frame from the layer sizes (first layer context × 513 bins × H, H × H per further "
-            "layer and per recurrence, H × 513 per source head), over a published single-core GEMM rate: "
-            + "; ".join(f"{core} at {r['ghz']} GHz: int8 {r['macs_per_cycle']['int8']} and float32 "
-                        f"{r['macs_per_cycle']['float32']} MACs/cycle" for core, r in rates.items())
-            + f". Source: {host['estimate_source']}. A frame (one call) is 32 ms of audio. These are "
-            "compute-only lower bounds: batch-1 inference reads every weight once per frame "
-            "(`weight_bytes_per_frame` in the JSON), so a core whose caches cannot hold the weights waits "
-            "on memory, and LiteRT's own kernels and the Python binding add their overhead; measure on the "
-            "device (`docs/on_device.md`)."]
-  return "\n".join(lines) + "\n"
+  return ["", "## The phone estimate", "",
+          "MACs per frame from the layer sizes (first layer context × 513 bins × H, H × H per further "
+          "layer and per recurrence, H × 513 per source head), over a published single-core GEMM rate: "
+          + "; ".join(f"{core} at {r['ghz']} GHz: int8 {r['macs_per_cycle']['int8']} and float32 "
+                      f"{r['macs_per_cycle']['float32']} MACs/cycle" for core, r in rates.items())
+          + f". Source: {host['estimate_source']}. A frame (one call) is 32 ms of audio. These are "
+          "compute-only lower bounds: batch-1 inference reads every weight once per frame "
+          "(`weight_bytes_per_frame` in the JSON), so a core whose caches cannot hold the weights waits "
+          "on memory, and LiteRT's own kernels and the Python binding add their overhead; measure on the "
+          "device (`docs/on_device.md`)."]
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from tf_drnn.litert import make_interpreter  # noqa: F401 (used here and by the other sections)
+from tf_drnn.litert import make_interpreter
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG  # noqa: E402
 
 SIGNATURES = ("separate_frame", "separate_pcm")

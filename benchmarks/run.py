@@ -130,9 +130,9 @@ def find_tflite_files(directory, variants):
 
 def calibration_audio(data_dir, frames):
   """Mixtures for int8 calibration: MIR-1K training clips, or synthesized songs without data."""
-  from tf_drnn_export import convert
+  from tf_drnn_export.calibration import calibration_audio_from_data_dir
   if data_dir:
-    return convert.calibration_audio_from_data_dir(data_dir, frames), "MIR-1K training mixtures"
+    return calibration_audio_from_data_dir(data_dir, frames), "MIR-1K training mixtures"
   import numpy as np
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
   from tf_drnn.levels import TRAINING_LEVEL_DBFS, scale_to_dbfs
@@ -146,7 +146,7 @@ def calibration_audio(data_dir, frames):
 
 def export_variants(model, model_path, variants, output_dir, data_dir, calibration_frames):
   """Exports each variant into output_dir; returns {variant: (path, sidecar)} and export seconds."""
-  from tf_drnn_export import convert
+  from tf_drnn_export.convert import export_tflite
   stem = os.path.splitext(os.path.basename(model_path))[0]
   if stem == "model":  # A training model_dir's model.keras: name the files after the folder.
     stem = os.path.basename(os.path.dirname(os.path.abspath(model_path))) or stem
@@ -160,7 +160,7 @@ def export_variants(model, model_path, variants, output_dir, data_dir, calibrati
       audio, source = calibration_audio(data_dir, calibration_frames)
       extra = {"calibration_audio": audio, "max_calibration_steps": calibration_frames}
       log(f"  int8 calibration on {source}")
-    sidecar = convert.export_tflite(model, path, variant, model_path=model_path, **extra)
+    sidecar = export_tflite(model, path, variant, model_path=model_path, **extra)
     exported[variant] = (path, sidecar)
     seconds[variant] = time.perf_counter() - start
   return exported, seconds
@@ -208,10 +208,50 @@ def _json_default(value):
 def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), calls=2000, warmup=200,
               memory_calls=500, data_dir=None, quality_clips=10, calibration_frames=2000, tflite_dir=None,
               skip=(), training_steps=5, separation_seconds=30.0):
-  """The library entry point of `benchmarks/run.py`; returns the results dict (also written to disk)."""
-  from benchmarks import environment, latency, memory, quality, report, roofline, throughput
-  from tf_drnn import Separator
-  from tf_drnn.litert import tflite_separate_fn
+  """The library entry point of `benchmarks/run.py`; returns the results dict (also written to disk).
+
+  The export (or the files of `tflite_dir`) comes first; then each section not in `skip` runs and
+  is written to results.json in turn (a failing one records its error and the others carry on).
+  """
+  variants, threads = check_choices(skip, variants, threads, calls, warmup, memory_calls)
+  model_path = resolve_model(model_path)
+  data_dir = resolve_data_dir(data_dir)
+  os.makedirs(output_dir, exist_ok=True)
+  started = time.perf_counter()
+  quiet_tensorflow()
+  from tf_drnn.models import load_model
+  log(f"loading {model_path}")
+  model = load_model(model_path)
+  settings = {"model": os.path.abspath(model_path), "variants": variants, "threads": threads,
+              "calls": calls, "warmup": warmup, "memory_calls": memory_calls,
+              "data_dir": os.path.abspath(data_dir) if data_dir else None, "quality_clips": quality_clips,
+              "calibration_frames": calibration_frames, "tflite_dir": tflite_dir, "skip": list(skip),
+              "training_steps": training_steps, "separation_seconds": separation_seconds}
+  run = Run(output_dir, first_results(model, model_path, settings))
+  run.section("export", lambda: export_section(run, model, model_path, data_dir, tflite_dir, calibration_frames))
+  if "export" in run.results.get("errors", {}):
+    raise RuntimeError(f"export failed: {run.results['errors']['export']}")
+  file_sections = {"latency": lambda: latency_section(run, threads, calls, warmup),
+                   "memory": lambda: memory_section(run, memory_calls),
+                   "roofline": lambda: roofline_section(run)}
+  keras_sections = {"quality": lambda: quality_section(run, model, data_dir, quality_clips),
+                    "separation": lambda: separation_section(run, model, separation_seconds),
+                    "training": lambda: training_section(run, model, data_dir, training_steps)}
+  if quality_clips <= 0:
+    del keras_sections["quality"]
+  for name, function in file_sections.items():
+    if name not in skip:
+      run.section(name, function)
+  run.results.setdefault("keras", {"size_bytes": os.path.getsize(model_path)})  # What keras_sections fill.
+  for name, function in keras_sections.items():
+    if name not in skip:
+      run.section(name, function)
+  write_outputs(run, started)
+  return run.results
+
+
+def check_choices(skip, variants, threads, calls, warmup, memory_calls):
+  """(variants, thread counts) checked, or a UserError naming the first bad flag."""
   unknown = [s for s in skip if s not in SECTIONS]
   if unknown:
     raise UserError(f"--skip: unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
@@ -219,134 +259,150 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
   threads = parse_threads(list(threads))
   if calls < 1 or warmup < 0 or memory_calls < 1:
     raise UserError("--calls and --memory_calls must be >= 1, --warmup >= 0")
-  model_path = resolve_model(model_path)
-  data_dir = resolve_data_dir(data_dir)
-  os.makedirs(output_dir, exist_ok=True)
-  started = time.perf_counter()
+  return variants, threads
 
-  quiet_tensorflow()
-  from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
-  from tf_drnn.model import describe
-  from tf_drnn_export import convert
-  log(f"loading {model_path}")
-  model = convert.load_model(model_path)
+
+def first_results(model, model_path, settings):
+  """The results dict before any section: the environment, the settings and the Keras model."""
+  from benchmarks import environment, roofline
+  from tf_drnn.model import audio_config, describe
+  config = audio_config(model)  # one call of separate_pcm is one of its hops
   structure = describe(model)
-  parameters = roofline.count_parameters(model)
-  results = {
+  return {
       "format": RESULTS_FORMAT,
       "environment": environment.describe_environment(),
-      "settings": {"model": os.path.abspath(model_path), "variants": variants, "threads": threads,
-                   "calls": calls, "warmup": warmup, "memory_calls": memory_calls,
-                   "data_dir": os.path.abspath(data_dir) if data_dir else None, "quality_clips": quality_clips,
-                   "calibration_frames": calibration_frames, "tflite_dir": tflite_dir, "skip": list(skip),
-                   "training_steps": training_steps, "separation_seconds": separation_seconds,
-                   "sample_rate": config.sample_rate, "hop_length": config.hop_length},
+      "settings": {**settings, "sample_rate": config.sample_rate, "hop_length": config.hop_length},
       "model": {"path": os.path.abspath(model_path), "size_bytes": os.path.getsize(model_path),
                 "structure": {k: list(v) if isinstance(v, tuple) else v for k, v in structure.items()},
-                "parameters": parameters},
+                "parameters": roofline.count_parameters(model)},
       "variants": {},
   }
-  run = Run(output_dir, results)
 
-  def do_export():
-    if tflite_dir:
-      files = find_tflite_files(tflite_dir, variants)
-      results["export_seconds"] = None
-    else:
-      files, seconds = export_variants(model, model_path, variants, output_dir, data_dir, calibration_frames)
-      results["export_seconds"] = seconds
-    for variant in variants:
-      path, sidecar = files[variant]
-      results["variants"][variant] = {
-          "file": os.path.abspath(path), "size_bytes": os.path.getsize(path),
-          "sidecar": {k: sidecar.get(k) for k in ("quantization", "sample_rate", "n_fft", "hop_length",
-                                                  "latency_samples", "frame_delay", "state_size")}}
-  run.section("export", do_export)
-  if "export" in results.get("errors", {}):
-    raise RuntimeError(f"export failed: {results['errors']['export']}")
-  variant_entries = results["variants"]
-  hop_seconds = config.hop_length / config.sample_rate
 
-  if "latency" not in skip:
-    def do_latency():
-      for variant, entry in variant_entries.items():
-        summary, samples = latency.benchmark_file(
-            entry["file"], threads, calls, warmup, hop_seconds,
-            invoke_only_config=(threads[0], True), progress=lambda m, v=variant: log(f"{v}: {m}"))
-        entry["latency"] = summary
-        for (signature, key), seconds in samples.items():
-          run.samples[(variant, signature, key)] = seconds
-    run.section("latency", do_latency)
+# --- the sections ----------------------------------------------------------------------------------
 
-  if "memory" not in skip:
-    def do_memory():
-      for variant, entry in variant_entries.items():
-        log(f"{variant}: peak RSS of a streaming process")
-        entry["memory"] = {("xnnpack" if x else "builtin"): memory.peak_rss(entry["file"], memory_calls, 1, x)
-                           for x in (True, False)}
-    run.section("memory", do_memory)
+def export_section(run, model, model_path, data_dir, tflite_dir, calibration_frames):
+  """The files of every variant (exported, or found in tflite_dir) -> results["variants"]."""
+  results = run.results
+  variants = results["settings"]["variants"]
+  if tflite_dir:
+    files = find_tflite_files(tflite_dir, variants)
+    results["export_seconds"] = None
+  else:
+    files, seconds = export_variants(model, model_path, variants, run.output_dir, data_dir, calibration_frames)
+    results["export_seconds"] = seconds
+  for variant in variants:
+    path, sidecar = files[variant]
+    results["variants"][variant] = {
+        "file": os.path.abspath(path), "size_bytes": os.path.getsize(path),
+        "sidecar": {k: sidecar.get(k) for k in ("quantization", "sample_rate", "n_fft", "hop_length",
+                                                "latency_samples", "frame_delay", "state_size")}}
 
-  if "roofline" not in skip:
-    def do_roofline():
-      log("roofline: measuring single-thread matmul (NumPy; LiteRT float32 and int8) and copy bandwidth")
-      working_set = roofline.bytes_per_frame(parameters, "int8")
-      probe_dir = os.path.join(output_dir, "roofline_probe")
-      os.makedirs(probe_dir, exist_ok=True)
-      machine = roofline.measure_machine(working_set_bytes=max(2 * working_set, 1 << 20), litert_dir=probe_dir)
-      results["machine"] = machine
-      reference = report.reference_config(results)
-      for variant, entry in variant_entries.items():
-        roof = roofline.variant_roofline(parameters, variant, machine)
-        roof["config"] = reference
-        roof["multiple"], roof["invoke_only_multiple"] = {}, {}
-        if "cache_bound_ms" in roof:
-          roof["cache_multiple"] = {}
-        for signature, per_config in entry.get("latency", {}).items():
-          measured = per_config.get(reference)
-          if measured:
-            roof["multiple"][signature] = roofline.multiple(measured["p50_ms"], roof["bound_ms"])
-            if "cache_bound_ms" in roof:
-              roof["cache_multiple"][signature] = roofline.multiple(measured["p50_ms"], roof["cache_bound_ms"])
-            if "invoke_only" in measured:
-              roof["invoke_only_multiple"][signature] = roofline.multiple(
-                  measured["invoke_only"]["p50_ms"], roof["bound_ms"])
-        entry["roofline"] = roof
-    run.section("roofline", do_roofline)
 
-  keras_entry = results.setdefault("keras", {"size_bytes": os.path.getsize(model_path)})
-  if "quality" not in skip and quality_clips > 0:
-    def do_quality():
-      if not data_dir:
-        raise RuntimeError("no MIR-1K (--data_dir) for quality")
-      log(f"quality: loading {quality_clips} test clips")
-      clips = quality.load_clips(data_dir, quality_clips)
-      results["quality_clips"] = {"count": len(clips), "names": [c[0] for c in clips],
-                                  "seconds": sum(len(c[1]) for c in clips) / config.sample_rate}
-      scorer = quality.Scorer(clips)
-      for variant, entry in variant_entries.items():
-        log(f"{variant}: quality (separate_pcm under LiteRT)")
-        result, per_clip = scorer.score(tflite_separate_fn(entry["file"]))
-        entry["quality"] = {"global": result, "clips": per_clip}
-      log("keras: quality (Separator)")
-      result, per_clip = scorer.score(Separator(model).separate_pair)
-      keras_entry["quality"] = {"global": result, "clips": per_clip}
-    run.section("quality", do_quality)
+def latency_section(run, threads, calls, warmup):
+  """Per-call times of each variant's signatures under LiteRT (the samples kept for the plot)."""
+  from benchmarks import latency
+  for variant, entry in run.results["variants"].items():
+    hop_seconds = entry["sidecar"]["hop_length"] / entry["sidecar"]["sample_rate"]  # the file's own hop
+    summary, samples = latency.benchmark_file(
+        entry["file"], threads, calls, warmup, hop_seconds,
+        invoke_only_config=(threads[0], True), progress=lambda m, v=variant: log(f"{v}: {m}"))
+    entry["latency"] = summary
+    for (signature, key), seconds in samples.items():
+      run.samples[(variant, signature, key)] = seconds
 
-  if "separation" not in skip:
-    def do_separation():
-      log(f"keras: Separator throughput on a {separation_seconds:g} s synthesized song")
-      keras_entry["separation"] = throughput.separation_throughput(model, separation_seconds, config.sample_rate)
-    run.section("separation", do_separation)
 
-  if "training" not in skip:
-    def do_training():
-      sources, description = throughput.training_sources(data_dir)
-      log(f"training throughput: {training_steps} steps on {description}")
-      training = throughput.training_throughput(structure, sources, steps=training_steps)
-      training["data"] = description
-      keras_entry["training"] = training
-    run.section("training", do_training)
+def memory_section(run, memory_calls):
+  """The peak RSS of a process streaming each variant, with and without XNNPACK."""
+  from benchmarks import memory
+  for variant, entry in run.results["variants"].items():
+    log(f"{variant}: peak RSS of a streaming process")
+    entry["memory"] = {("xnnpack" if x else "builtin"): memory.peak_rss(entry["file"], memory_calls, 1, x)
+                       for x in (True, False)}
 
+
+def roofline_section(run):
+  """The machine's measured rates, and each variant's bound and measured multiple of it."""
+  from benchmarks import report, roofline
+  results = run.results
+  parameters = results["model"]["parameters"]
+  log("roofline: measuring single-thread matmul (NumPy; LiteRT float32 and int8) and copy bandwidth")
+  working_set = roofline.bytes_per_frame(parameters, "int8")
+  probe_dir = os.path.join(run.output_dir, "roofline_probe")
+  os.makedirs(probe_dir, exist_ok=True)
+  machine = roofline.measure_machine(working_set_bytes=max(2 * working_set, 1 << 20), litert_dir=probe_dir)
+  results["machine"] = machine
+  reference = report.reference_config(results)
+  for variant, entry in results["variants"].items():
+    roof = roofline.variant_roofline(parameters, variant, machine)
+    roof["config"] = reference
+    roof["multiple"], roof["invoke_only_multiple"] = {}, {}
+    if "cache_bound_ms" in roof:
+      roof["cache_multiple"] = {}
+    for signature, per_config in entry.get("latency", {}).items():
+      _add_multiples(roof, signature, per_config.get(reference))
+    entry["roofline"] = roof
+
+
+def _add_multiples(roof, signature, measured):
+  """Records how many times its roofline bounds the measured p50 of `signature` is (if measured)."""
+  from benchmarks import roofline
+  if not measured:
+    return
+  roof["multiple"][signature] = roofline.multiple(measured["p50_ms"], roof["bound_ms"])
+  if "cache_bound_ms" in roof:
+    roof["cache_multiple"][signature] = roofline.multiple(measured["p50_ms"], roof["cache_bound_ms"])
+  if "invoke_only" in measured:
+    roof["invoke_only_multiple"][signature] = roofline.multiple(measured["invoke_only"]["p50_ms"], roof["bound_ms"])
+
+
+def quality_section(run, model, data_dir, quality_clips):
+  """Vocal and accompaniment scores on MIR-1K test clips: each variant under LiteRT, and Keras."""
+  from benchmarks import quality
+  from tf_drnn import Separator
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
+  from tf_drnn.litert import tflite_separate_fn
+  results = run.results
+  if not data_dir:
+    raise RuntimeError("no MIR-1K (--data_dir) for quality")
+  log(f"quality: loading {quality_clips} test clips")
+  clips = quality.load_clips(data_dir, quality_clips)
+  results["quality_clips"] = {"count": len(clips), "names": [c[0] for c in clips],
+                              "seconds": sum(len(c[1]) for c in clips) / config.sample_rate}
+  scorer = quality.Scorer(clips)
+  for variant, entry in results["variants"].items():
+    log(f"{variant}: quality (separate_pcm under LiteRT)")
+    result, per_clip = scorer.score(tflite_separate_fn(entry["file"]))
+    entry["quality"] = {"global": result, "clips": per_clip}
+  log("keras: quality (Separator)")
+  result, per_clip = scorer.score(Separator(model).separate_pair)
+  results["keras"]["quality"] = {"global": result, "clips": per_clip}
+
+
+def separation_section(run, model, separation_seconds):
+  """Seconds of audio the Keras Separator separates per second, on a synthesized song."""
+  from benchmarks import throughput
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
+  log(f"keras: Separator throughput on a {separation_seconds:g} s synthesized song")
+  run.results["keras"]["separation"] = throughput.separation_throughput(model, separation_seconds,
+                                                                        config.sample_rate)
+
+
+def training_section(run, model, data_dir, training_steps):
+  """Training frames per second of a model of the same structure (MIR-1K, or synthesized songs)."""
+  from benchmarks import throughput
+  from tf_drnn.model import describe
+  sources, description = throughput.training_sources(data_dir)
+  log(f"training throughput: {training_steps} steps on {description}")
+  training = throughput.training_throughput(describe(model), sources, steps=training_steps)
+  training["data"] = description
+  run.results["keras"]["training"] = training
+
+
+def write_outputs(run, started):
+  """results.json (finished), summary.md and, with latency samples, latency_samples.npz and latency.png."""
+  from benchmarks import environment, report
+  results, output_dir = run.results, run.output_dir
   results["total_seconds"] = time.perf_counter() - started
   results["environment"]["load_average_at_end"] = environment.load_average()
   run.save()
@@ -358,7 +414,6 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
     report.plot_latency(run.samples, os.path.join(output_dir, "latency.png"),
                         title=environment.one_line(results["environment"]))
   log(f"done in {results['total_seconds']:.0f} s: {output_dir}/summary.md")
-  return results
 
 
 def compare(paths, output_dir):

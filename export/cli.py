@@ -14,7 +14,7 @@ from absl import flags, logging
 
 from tf_drnn.cli_util import run_app, run_guarded
 from tf_drnn.errors import UserError
-from .convert import QUANTIZATIONS  # TensorFlow-free at import time.
+from .conversion import QUANTIZATIONS  # TensorFlow-free at import time.
 
 FLAGS = flags.FLAGS
 
@@ -45,15 +45,18 @@ def export(model, output, quantization, data_dir=None, calibration_frames=2000):
     raise UserError(f"{data_dir}: data directory does not exist")
   if calibration_frames < 1:
     raise UserError("--calibration_frames must be at least 1")
-  from . import convert
-  model_path = convert.resolve_model_path(model)
-  convert.check_output_paths(output, model_path)  # Before loading, calibrating and converting.
+  from tf_drnn.models import load_model, resolve_model_path
+  from .calibration import calibration_audio_from_data_dir
+  from .convert import export_tflite
+  from .sidecar import check_output_paths
+  model_path = resolve_model_path(model)
+  check_output_paths(output, model_path)  # Before loading, calibrating and converting.
   audio = None
   if quantization == "int8":
-    audio = convert.calibration_audio_from_data_dir(data_dir, calibration_frames)
-  keras_model = convert.load_model(model_path)
-  return convert.export_tflite(keras_model, output, quantization, calibration_audio=audio,
-                               model_path=model_path, max_calibration_steps=calibration_frames)
+    audio = calibration_audio_from_data_dir(data_dir, calibration_frames)
+  keras_model = load_model(model_path)
+  return export_tflite(keras_model, output, quantization, calibration_audio=audio,
+                       model_path=model_path, max_calibration_steps=calibration_frames)
 
 
 def main(argv):

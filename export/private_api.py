@@ -1,11 +1,12 @@
 """The private TFLite APIs the exporter relies on, named in one place and checked together.
 
-int8 export calibrates through `TFLiteConverter._experimental_calibrate_only` and quantizes with
-`tensorflow.lite.python.convert.mlir_quantize` (whose `denylisted_ops` keeps every op but the dense
-ones in float); the float16 rewriting and the inspection of converted files read and write the
-flatbuffer through `ai_edge_litert.schema_py_generated`. None of these is a public API: setup.py
-bounds TensorFlow below the next untested minor release, and tests/test_export.py fails with
-:func:`missing_private_apis`'s list when a TensorFlow or LiteRT upgrade moves one.
+int8 export (conversion.py) calibrates through `TFLiteConverter._experimental_calibrate_only` and
+quantizes with `tensorflow.lite.python.convert.mlir_quantize` (whose `denylisted_ops` keeps every op
+but the dense ones in float); the float16 rewriting (flatbuffer.py) and the inspection of converted
+files (conversion.tflite_ops) read and write the flatbuffer through
+`ai_edge_litert.schema_py_generated`. None of these is a public API: setup.py bounds TensorFlow below
+the next untested minor release, and tests/test_export.py fails with :func:`missing_private_apis`'s
+list when a TensorFlow or LiteRT upgrade moves one.
 """
 import inspect
 

@@ -30,19 +30,40 @@ def tiny_model():
   return model
 
 
+def run_in_process(define_flags, main, args, import_tensorflow=True, usage=None, program="command"):
+  """Runs a command as its console script would, in this process: defines its flags, parses `args`
+  with the one-line errors (tf_drnn.cli_util.parse_flags), runs it through cli_util.command_main,
+  then removes the flags. Returns the exit code."""
+  import signal
+  from absl import flags
+  from tf_drnn import cli_util
+  before = set(flags.FLAGS)
+  define_flags()
+  try:
+    argv = cli_util.parse_flags([program, *args])
+    cli_util.command_main(main, import_tensorflow, usage)(argv)
+    return 0
+  except SystemExit as stop:
+    return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+  finally:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    flags.FLAGS.unparse_flags()
+    for name in set(flags.FLAGS) - before:
+      delattr(flags.FLAGS, name)
+
+
 def run_command(module, *args):
   """A console command (a module with define_flags and main) run in this process as its script
-  runs it (tf_drnn.cli_util.run_in_process) -> an object with returncode, stdout and stderr."""
+  runs it (run_in_process) -> an object with returncode, stdout and stderr."""
   import contextlib
   import importlib
   import io
   import types
-  from tf_drnn import cli_util
   module = importlib.import_module(module) if isinstance(module, str) else module
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    code = cli_util.run_in_process(module.define_flags, module.main, [str(a) for a in args],
-                                   usage=getattr(module, "USAGE", None), program=module.__name__)
+    code = run_in_process(module.define_flags, module.main, [str(a) for a in args],
+                          usage=getattr(module, "USAGE", None), program=module.__name__)
   return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 

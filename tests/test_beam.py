@@ -20,9 +20,8 @@ pytest.importorskip("apache_beam", reason="Apache Beam is not installed: tf-drnn
 
 import soundfile  # noqa: E402
 
-from conftest import run_command, sung_like_mixture  # noqa: E402
+from conftest import run_command, run_in_process, sung_like_mixture  # noqa: E402
 from tf_drnn import beam as tf_beam  # noqa: E402
-from tf_drnn import cli_util  # noqa: E402
 
 # name: (seconds, sample rate, channels); a stereo FLAC at 44.1 kHz exercises the full band.
 SONGS = {"song_a.wav": (1.2, 16000, 1), "song_b.flac": (1.0, 44100, 2), "song_c.wav": (1.5, 16000, 1)}
@@ -36,8 +35,8 @@ def run_beam(*args):
   argv, beam_args = tf_beam.split_args(["tf-drnn-separate-beam", *map(str, args)])
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    code = cli_util.run_in_process(tf_beam.define_flags, lambda a: tf_beam.main(a, beam_args=beam_args), argv[1:],
-                                   import_tensorflow=False, usage=tf_beam.USAGE, program="tf-drnn-separate-beam")
+    code = run_in_process(tf_beam.define_flags, lambda a: tf_beam.main(a, beam_args=beam_args), argv[1:],
+                          import_tensorflow=False, usage=tf_beam.USAGE, program="tf-drnn-separate-beam")
   return code, out.getvalue(), err.getvalue()
 
 

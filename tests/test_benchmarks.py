@@ -293,3 +293,31 @@ def test_command_prints_one_error_line_for_a_missing_model(tmp_path):
   lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
   assert lines[-1].startswith("error: ") and "missing.keras" in lines[-1]
   assert "Traceback" not in completed.stderr
+
+
+def test_arm64_report_renders_every_part():
+  """benchmarks/arm64_report.py: the setup, the parity table and its verdicts, the timings and the estimate."""
+  from benchmarks import arm64_report
+  environment = {"cpu": "Test CPU", "python": "3.11", "numpy": "2.0", "ai_edge_litert": "2.3", "time": "now",
+                 "arm_features": ["neon"]}
+
+  def bench(scale):
+    return {"environment": environment, "estimate_source": "a paper",
+            "core_rates": {"Cortex-A55": {"ghz": 1.8, "macs_per_cycle": {"int8": 16, "float32": 4}}},
+            "models": [{"file": f"m_{q}.tflite", "quantization": q, "macs_per_frame": 5.6e6,
+                        "separate_frame": {"p50_ms": scale}, "separate_pcm": {"p50_ms": 2 * scale},
+                        "estimate": {"Cortex-A55": {"ms_per_frame": 3.0}}} for q in ("float32", "int8")]}
+  runs = {"x86_64": {"bench": bench(1.0), "separate_seconds": {"m_float32": 1.5}},
+          "cortex-a53": {"bench": bench(5.0), "separate_seconds": {"m_float32": 9.5}}}
+  stems = {"vocals": {"max_abs": 3e-6, "rel_rms": 2e-6}, "accompaniment": {"max_abs": 1e-6, "rel_rms": 1e-7}}
+  parities = {"m_float32": {"cortex-a53": stems}, "m_int8": {"cortex-a53": stems, "host_int8_vs_float32": stems}}
+  text = arm64_report.render(arm64_report.summarize(runs, parities, ["numpy 2"], "bookworm"))
+  for line in ("- Emulated CPUs: `-cpu cortex-a53` (features: neon).",
+               "| m_float32 | 3.00e-06 | 2.00e-06 |",
+               "- float32: largest difference 3.00e-06 (within the 1e-05 tolerance).",
+               "| m_int8.tflite | 5.60 M | 1.000 | 2.000 | 5.000 | 10.000 | 3.000 | — |",
+               "| m_int8 | — | — |"):
+    assert line in text.splitlines(), line
+  assert "own quantization error on the host (RMS of int8 stems minus float32 stems over the stem's RMS): " \
+         "m_int8: 2.00e-06." in text
+  assert text.index("## Parity") < text.index("## Timings") < text.index("## The phone estimate")

@@ -16,7 +16,12 @@ from tf_drnn import spectral
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG as CONFIG
 from tf_drnn.errors import UserError
 from tf_drnn.model import ModelParts
-from tf_drnn_export import cli, convert
+from tf_drnn.litert import sidecar_path
+from tf_drnn_export import cli
+from tf_drnn_export.calibration import equalize_head_ranges
+from tf_drnn_export.conversion import QUANTIZATIONS, check_builtin_only, tflite_ops
+from tf_drnn_export.convert import export_tflite
+from tf_drnn_export.sidecar import write_together
 
 # Keras 3 under NumPy 2 warns inside its own np.array() calls; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -60,10 +65,10 @@ def exported(model, tmp_path_factory):
   directory = tmp_path_factory.mktemp("export")
   calibration = [_magnitudes(_signal(2.0, seed=s)) for s in (3, 4)]
   result = {}
-  for quantization in convert.QUANTIZATIONS:
+  for quantization in QUANTIZATIONS:
     path = str(directory / f"tiny_{quantization}.tflite")
     extra = {"calibration_magnitudes": calibration} if quantization == "int8" else {}
-    result[quantization] = path, convert.export_tflite(model, path, quantization, **extra)
+    result[quantization] = path, export_tflite(model, path, quantization, **extra)
   return result
 
 
@@ -140,7 +145,7 @@ def test_one_source_model(tmp_path, mixture):
   model = build_model("drnn1", context=1, num_layers=2, hidden_units=8, output_format="one_source")
   ModelParts(model).features.set_statistics(_magnitudes(_signal(2.0, seed=1)))
   path = str(tmp_path / "one.tflite")
-  sidecar = convert.export_tflite(model, path, "float32")
+  sidecar = export_tflite(model, path, "float32")
   assert sidecar["frame_delay"] == 0 and sidecar["model"]["output_format"] == "one_source"
   magnitudes = _magnitudes(mixture)
   vocals, accompaniment = stream_frames(path, magnitudes, 0)
@@ -155,19 +160,18 @@ def test_one_source_model(tmp_path, mixture):
 
 # --- every variant: builtin ops, runs under LiteRT, close to float ------------------------------
 
-@pytest.mark.parametrize("quantization", convert.QUANTIZATIONS)
+@pytest.mark.parametrize("quantization", QUANTIZATIONS)
 def test_variant_builtin_ops_only(exported, quantization):
   path, sidecar = exported[quantization]
   with open(path, "rb") as f:
-    ops = convert.tflite_ops(f.read())
+    ops = tflite_ops(f.read())
   assert ops == sidecar["ops"]
   assert not [op for op in ops if op.startswith("CUSTOM") or "FLEX" in op.upper()]
   assert "RFFT2D" in ops and "FULLY_CONNECTED" in ops
-  from tf_drnn_export.convert import check_builtin_only
   check_builtin_only(open(path, "rb").read())
 
 
-@pytest.mark.parametrize("quantization", convert.QUANTIZATIONS)
+@pytest.mark.parametrize("quantization", QUANTIZATIONS)
 def test_variant_close_to_float(exported, mixture, quantization):
   float_path, sidecar = exported["float32"]
   path, _ = exported[quantization]
@@ -209,7 +213,7 @@ def _head_peaks(model, magnitudes):
 def test_equalize_head_ranges_keeps_the_mask(model, mixture):
   magnitudes = _magnitudes(mixture)
   weights_before = [w.copy() for w in model.get_weights()]
-  equalized, applied = convert.equalize_head_ranges(model, [magnitudes])
+  equalized, applied = equalize_head_ranges(model, [magnitudes])
   assert applied and equalized is not model
   np.testing.assert_allclose(equalized(magnitudes[None]), model(magnitudes[None]), rtol=1e-4, atol=1e-6)
   before, after = _head_peaks(model, magnitudes), _head_peaks(equalized, magnitudes)
@@ -222,7 +226,7 @@ def test_equalize_head_ranges_keeps_the_mask(model, mixture):
 def test_equalize_head_ranges_leaves_unmasked_models_alone(mixture):
   from tf_drnn.model import build_model
   unmasked = build_model(hidden_units=8, output_format="two_sources")
-  same, applied = convert.equalize_head_ranges(unmasked, [_magnitudes(mixture)])
+  same, applied = equalize_head_ranges(unmasked, [_magnitudes(mixture)])
   assert same is unmasked and not applied
 
 
@@ -238,12 +242,12 @@ def test_quantized_files_are_smaller(exported):
 
 # --- the sidecar ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("quantization", convert.QUANTIZATIONS)
+@pytest.mark.parametrize("quantization", QUANTIZATIONS)
 def test_sidecar(model, exported, quantization):
   from tf_drnn.model import describe
   from tf_drnn.streaming import FrameStream, PcmStream
   path, sidecar = exported[quantization]
-  with open(convert.sidecar_path(path)) as f:
+  with open(sidecar_path(path)) as f:
     on_disk = json.load(f)
   assert on_disk == json.loads(json.dumps(sidecar))
   for key, value in CONFIG.as_dict().items():
@@ -278,13 +282,13 @@ def test_sidecar_of_a_bundled_model_carries_the_bundled_figures(model, tmp_path,
   (pretrained / "drnn2_compact.json").write_text(json.dumps({"step": 1, "figures": figures}))
   (pretrained / "drnn2.json").write_text(json.dumps({"step": 2}))  # A record without figures.
   monkeypatch.setattr(models, "PRETRAINED_DIR", str(pretrained))
-  bundled = convert.export_tflite(model, str(tmp_path / "b.tflite"), "float16",
-                                  model_path=str(pretrained / "drnn2_compact.keras"))
+  bundled = export_tflite(model, str(tmp_path / "b.tflite"), "float16",
+                          model_path=str(pretrained / "drnn2_compact.keras"))
   assert bundled["reference_figures"] == {"model": "drnn2_compact", "models": {"drnn2_compact": figures}}
-  with open(convert.sidecar_path(str(tmp_path / "b.tflite"))) as f:
+  with open(sidecar_path(str(tmp_path / "b.tflite"))) as f:
     assert json.load(f)["reference_figures"]["models"]["drnn2_compact"] == figures
   models.save_model(model, str(tmp_path / "mine.keras"))  # Same weights, not a bundled file.
-  mine = convert.export_tflite(model, str(tmp_path / "m.tflite"), "float16", model_path=str(tmp_path / "mine.keras"))
+  mine = export_tflite(model, str(tmp_path / "m.tflite"), "float16", model_path=str(tmp_path / "mine.keras"))
   assert "reference_figures" not in mine
 
 
@@ -292,15 +296,15 @@ def test_sidecar_of_a_bundled_model_carries_the_bundled_figures(model, tmp_path,
 
 def test_int8_needs_calibration_data(model, tmp_path):
   with pytest.raises(UserError, match="calibration"):
-    convert.export_tflite(model, str(tmp_path / "m.tflite"), "int8")
+    export_tflite(model, str(tmp_path / "m.tflite"), "int8")
   with pytest.raises(UserError, match=".tflite"):
-    convert.export_tflite(model, str(tmp_path / "m.bin"), "float32")
+    export_tflite(model, str(tmp_path / "m.bin"), "float32")
   assert not os.listdir(tmp_path)
 
 
 def test_default_model_path():
-  path = convert.default_model_path()
-  assert path.parts[-3:] == ("tf_drnn", "pretrained", "drnn2.keras")
+  from tf_drnn.models import BUNDLED_MODEL
+  assert pathlib.Path(BUNDLED_MODEL).parts[-3:] == ("tf_drnn", "pretrained", "drnn2.keras")
 
 
 def _cli(*args):
@@ -384,7 +388,7 @@ def test_export_never_replaces_a_file_that_is_not_its_sidecar(model_dir, monkeyp
   sidecar = model_dir / f"{name}.json"
   sidecar.write_text('{"step": 1200, "vocals": {"GNSDR": 4.15}}\n')
   before = {p.name: p.read_bytes() for p in model_dir.iterdir()}
-  monkeypatch.setattr(convert, "load_model", lambda path: pytest.fail("loaded before the check"))
+  monkeypatch.setattr("tf_drnn.models.load_model", lambda path: pytest.fail("loaded before the check"))
   with pytest.raises(UserError, match=f"{name}.json: exists and is not the sidecar of a previous {name}.tflite"):
     cli.export(str(model_dir), str(model_dir / f"{name}.tflite"), "float32")
   assert {p.name: p.read_bytes() for p in model_dir.iterdir()} == before
@@ -396,19 +400,20 @@ def test_export_replaces_its_own_previous_sidecar(model, exported, tmp_path):
   float_path, first = exported["float32"]
   path = tmp_path / os.path.basename(float_path)  # an earlier float32 export of this name, with its sidecar
   shutil.copy(float_path, path)
-  shutil.copy(convert.sidecar_path(float_path), path.with_suffix(".json"))
-  second = convert.export_tflite(model, str(path), "float16")
+  shutil.copy(sidecar_path(float_path), path.with_suffix(".json"))
+  second = export_tflite(model, str(path), "float16")
   assert first["quantization"] == "float32" and json.loads(path.with_suffix(".json").read_text()) == second
 
 
 def test_export_to_a_directory_or_under_a_file_fails_before_conversion(model, tmp_path, monkeypatch):
   (tmp_path / "d.tflite").mkdir()
   (tmp_path / "file").write_bytes(b"x")
-  monkeypatch.setattr(convert, "_write_saved_model", lambda *a: pytest.fail("converted before the check"))
+  monkeypatch.setattr("tf_drnn_export.conversion.write_saved_model",
+                      lambda *a: pytest.fail("converted before the check"))
   with pytest.raises(UserError, match="d.tflite: is a directory"):
-    convert.export_tflite(model, str(tmp_path / "d.tflite"), "float32")
+    export_tflite(model, str(tmp_path / "d.tflite"), "float32")
   with pytest.raises(UserError, match="is a file, not a directory"):
-    convert.export_tflite(model, str(tmp_path / "file" / "m.tflite"), "float32")
+    export_tflite(model, str(tmp_path / "file" / "m.tflite"), "float32")
   assert sorted(os.listdir(tmp_path)) == ["d.tflite", "file"] and not os.listdir(tmp_path / "d.tflite")
 
 
@@ -447,10 +452,11 @@ def test_non_finite_block_poisons_the_float_state_until_reset(exported, mixture,
 
 def test_export_output_name_too_long_fails_before_conversion(model, tmp_path, monkeypatch):
   """Its "File name too long" came after the conversion."""
-  monkeypatch.setattr(convert, "_write_saved_model", lambda *a: pytest.fail("converted before the check"))
+  monkeypatch.setattr("tf_drnn_export.conversion.write_saved_model",
+                      lambda *a: pytest.fail("converted before the check"))
   output = str(tmp_path / ("m" * 250 + ".tflite"))
   with pytest.raises(UserError) as raised:
-    convert.export_tflite(model, output, "float32")
+    export_tflite(model, output, "float32")
   assert str(raised.value) == f"{output}: file name too long (257 bytes; this file system allows 255)"
   assert not os.listdir(tmp_path)
 
@@ -477,10 +483,11 @@ def test_export_to_a_full_disk_is_one_line_and_keeps_the_previous_files(tmp_path
 
     def write(self, data):
       raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-  monkeypatch.setattr(convert, "open", lambda path, mode="r": FullDisk(path, mode) if path.endswith(failing)
-                      else real_open(path, mode), raising=False)
+  monkeypatch.setattr("tf_drnn_export.sidecar.open",
+                      lambda path, mode="r": FullDisk(path, mode) if path.endswith(failing) else real_open(path, mode),
+                      raising=False)
   with pytest.raises(UserError) as raised:
-    convert._atomic_write_bytes({str(output): b"new model", str(output.with_suffix(".json")): b"{}"})
+    write_together({str(output): b"new model", str(output.with_suffix(".json")): b"{}"})
   assert str(raised.value) == f"{output.with_suffix(failing)}: cannot write (No space left on device)"
   assert sorted(os.listdir(tmp_path)) == ["m.json", "m.tflite"]
   assert output.read_bytes() == b"old model" and output.with_suffix(".json").read_bytes() == b"old sidecar"
@@ -558,8 +565,8 @@ def live_exported(live_model, tmp_path_factory):
   config = ModelParts(live_model).audio_config
   calibration = [np.abs(spectral.stft_numpy(_signal(1.0, seed=s), config)) for s in (3, 4)]
   return {q: (str(directory / f"live_{q}.tflite"),
-              convert.export_tflite(live_model, str(directory / f"live_{q}.tflite"), q,
-                                    **({"calibration_magnitudes": calibration} if q == "int8" else {})))
+              export_tflite(live_model, str(directory / f"live_{q}.tflite"), q,
+                            **({"calibration_magnitudes": calibration} if q == "int8" else {})))
           for q in ("float32", "int8")}
 
 

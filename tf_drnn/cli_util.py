@@ -62,7 +62,7 @@ def check_arguments(argv, usage=None):
                     "this command takes flags only (a boolean flag is written --name, --noname or --name=false)")
 
 
-def _parse_flags(argv):
+def parse_flags(argv):
   """absl's parsing with our one-line errors: an unknown flag, a bad value or a missing required
   flag is `error: ...` on stderr and exit 2, not absl's FATAL block."""
   from absl import flags
@@ -96,7 +96,7 @@ def run_app(define_flags, main, import_tensorflow=True, usage=None):
   sys.modules["__main__"].__doc__ = f"usage: {usage or os.path.basename(sys.argv[0]) + ' [flags]'}\n"
 
   try:
-    app.run(command_main(main, import_tensorflow, usage), flags_parser=_parse_flags)
+    app.run(command_main(main, import_tensorflow, usage), flags_parser=parse_flags)
   except SystemExit as stop:  # absl ends --help with status 1; asking for help is no failure.
     if stop.code == 1 and set(sys.argv[1:]) & {"--help", "-h", "-?", "--helpshort", "--helpfull"}:
       sys.exit(0)
@@ -115,26 +115,6 @@ def command_main(main, import_tensorflow=True, usage=None):
       run_guarded(import_tensorflow_quietly)
     return main(argv)
   return quiet_main
-
-
-def run_in_process(define_flags, main, args, import_tensorflow=True, usage=None, program="command"):
-  """Runs a command as its console script would, in this process (tests): defines its flags,
-  parses `args` with the one-line errors, runs it, then removes the flags. Returns the exit code."""
-  from absl import flags
-  before = set(flags.FLAGS)
-  define_flags()
-  try:
-    argv = _parse_flags([program, *args])
-    command_main(main, import_tensorflow, usage)(argv)
-    return 0
-  except SystemExit as stop:
-    return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-  finally:
-    import signal
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    flags.FLAGS.unparse_flags()
-    for name in set(flags.FLAGS) - before:
-      delattr(flags.FLAGS, name)
 
 
 def import_tensorflow_quietly():

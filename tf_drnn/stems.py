@@ -28,49 +28,29 @@ def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets
   time it is written: AtomicStemWriters then keeps the other file (unless `overwrite`).
   """
   import soundfile
-  from tf_drnn.atomic import check_output_dir, name_length_problem
+  from tf_drnn.atomic import check_output_dir
   check_output_dir(output_dir)
   paths = [os.fspath(p) for p in paths]
   problems = []
   if subtype is not None and subtype.upper() not in soundfile.available_subtypes():
     problems.append(f"unknown --subtype={subtype} (choose one of {', '.join(sorted(soundfile.available_subtypes()))})")
-  inputs = set()
-  for path in paths:
-    try:
-      status = os.stat(path)
-      inputs.add((status.st_dev, status.st_ino))
-    except OSError:
-      pass  # A missing input is reported when its turn comes.
+  inputs = _file_ids(paths)
   owners, plan, existing = {}, [], []
   for path in paths:
     audio = output_paths(path, output_dir)
     targets = audio + list(extra_targets(path) if extra_targets else [])
     for target in targets:
-      too_long = name_length_problem(target)
-      if too_long:
-        problems.append(f"{target}: {too_long}; rename the input or choose a shorter --output_dir")
+      problem = _naming_problem(target, path, owners)
+      if problem:
+        problems.append(problem)
         continue
-      key = os.path.realpath(target)
-      if key in owners:
-        problems.append(f"{target}: both {owners[key]} and {path} would write it (inputs with the same name); "
-                        "separate them into different --output_dir folders")
-        continue
-      owners[key] = path
-      if target in audio and subtype is not None and not problems and not soundfile.check_format(
-          os.path.splitext(target)[1].lstrip(".").upper(), subtype.upper()):
-        problems.append(f"{target}: --subtype={subtype} cannot be written as "
-                        f"{os.path.splitext(target)[1].lstrip('.').upper()}")
+      if target in audio and subtype is not None and not problems:
+        problems += _format_problems(target, subtype)
       if not os.path.lexists(target):
         continue
-      try:
-        status = os.stat(target)
-        is_input = (status.st_dev, status.st_ino) in inputs
-      except OSError:
-        is_input = False
-      if is_input:
-        problems.append(f"{target}: is an input of this run, never overwritten; choose another --output_dir")
-      elif not os.path.isfile(target):
-        problems.append(f"{target}: exists and is not a regular file; it cannot be replaced")
+      problem = _existing_target_problem(target, inputs)
+      if problem:
+        problems.append(problem)
       elif not overwrite:
         existing.append(f"{target}: already exists (pass --overwrite to replace it)")
     plan.append((path, targets))
@@ -79,6 +59,56 @@ def plan_outputs(paths, output_dir, overwrite=False, subtype=None, extra_targets
     more = f" (and {len(problems) - 1} more problem(s) with the outputs)" if len(problems) > 1 else ""
     raise UserError(problems[0] + more)
   return plan
+
+
+def _file_ids(paths):
+  """{(device, inode)} of the files at `paths` that exist (a missing input is reported when its turn comes)."""
+  ids = set()
+  for path in paths:
+    try:
+      status = os.stat(path)
+      ids.add((status.st_dev, status.st_ino))
+    except OSError:
+      pass
+  return ids
+
+
+def _naming_problem(target, path, owners):
+  """Why input `path` cannot write `target` by its name (too long, or another input's target), or
+  None; `owners` ({real path: input}) then records `path` as its writer."""
+  from tf_drnn.atomic import name_length_problem
+  too_long = name_length_problem(target)
+  if too_long:
+    return f"{target}: {too_long}; rename the input or choose a shorter --output_dir"
+  key = os.path.realpath(target)
+  if key in owners:
+    return (f"{target}: both {owners[key]} and {path} would write it (inputs with the same name); "
+            "separate them into different --output_dir folders")
+  owners[key] = path
+  return None
+
+
+def _format_problems(target, subtype):
+  """[why --subtype cannot be written in the format of target's extension], or []."""
+  import soundfile
+  fmt = os.path.splitext(target)[1].lstrip(".").upper()
+  if soundfile.check_format(fmt, subtype.upper()):
+    return []
+  return [f"{target}: --subtype={subtype} cannot be written as {fmt}"]
+
+
+def _existing_target_problem(target, inputs):
+  """Why the existing `target` can never be replaced (an input of the run, not a regular file), or None."""
+  try:
+    status = os.stat(target)
+    is_input = (status.st_dev, status.st_ino) in inputs
+  except OSError:
+    is_input = False
+  if is_input:
+    return f"{target}: is an input of this run, never overwritten; choose another --output_dir"
+  if not os.path.isfile(target):
+    return f"{target}: exists and is not a regular file; it cannot be replaced"
+  return None
 
 
 class AtomicStemWriters:

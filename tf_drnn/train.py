@@ -32,8 +32,8 @@ import time
 
 from tf_drnn.atomic import atomic_output, write_json
 from tf_drnn.errors import UserError, last_line
-from tf_drnn.train_options import (RESTART_CHOICE, STRATEGIES, TrainOptions, check_model_dir,  # noqa: F401
-                                   check_options, checked_tracks, options_writer, require, voice_db_ranges)
+from tf_drnn.train_options import (RESTART_CHOICE, STRATEGIES, TrainOptions, check_options, checked_tracks,
+                                   options_writer, voice_db_ranges)
 
 log = logging.getLogger("tf_drnn.train")
 
@@ -464,15 +464,12 @@ def make_strategy(name):
   raise UserError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
 
 
-def training_record(trainer, steps, train_steps, seconds, hardware, complete=None, time_budgeted=False):
-  """The training.json of a run (tools/reproduce.py and tools/bundle.py read it).
-
-  complete: whether the run is done (default: steps >= train_steps); seconds: wall time of
-  every session so far.
-  """
-  return {"trainer": trainer, "steps": steps, "train_steps": train_steps,
-          "complete": steps >= train_steps if complete is None else bool(complete),
-          "time_budgeted": time_budgeted, "training_seconds": seconds, "hardware": hardware}
+def training_record(trainer, steps, train_steps, seconds, hardware):
+  """The training.json of a run (tools/reproduce.py and tools/bundle.py read it): complete once
+  steps >= train_steps; seconds: the wall time of the run so far, resumed stretches included.
+  "time_budgeted" stays in the record (always False), as the bundled models' records have it."""
+  return {"trainer": trainer, "steps": steps, "train_steps": train_steps, "complete": steps >= train_steps,
+          "time_budgeted": False, "training_seconds": seconds, "hardware": hardware}
 
 
 def _is_chief(strategy):
@@ -498,9 +495,19 @@ class _cached:
 
 def define_flags():
   from absl import flags
-  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS
-  from tf_drnn.flags_common import define_data_dir, define_dataset, define_dev_clips
   defaults = TrainOptions(data_dir="", model_dir="")
+  _define_data_flags(defaults)
+  _define_model_flags(defaults)
+  _define_objective_flags(defaults)
+  _define_augmentation_flags(defaults)
+  _define_run_flags(defaults)
+  flags.mark_flags_as_required(["data_dir", "model_dir"])
+
+
+def _define_data_flags(defaults):
+  """Where the data and the model go: --data_dir, --model_dir, --dataset and how collections mix."""
+  from absl import flags
+  from tf_drnn.flags_common import define_data_dir, define_dataset, define_dev_clips
   define_data_dir(several=True)
   flags.DEFINE_string("model_dir", None, "Where the model, its state (to resume) and logs go.")
   define_dataset(defaults.dataset, several=True)
@@ -509,6 +516,13 @@ def define_flags():
   flags.DEFINE_enum("stem_channels", defaults.stem_channels, ["mean", "each"],
                     "Multitrack songs train on their channel mean, or also on each channel alone (each).")
   define_dev_clips(defaults.dev_clips)
+
+
+def _define_model_flags(defaults):
+  """The model: architecture, context, STFT and layer sizes (saved with it)."""
+  from absl import flags
+  from tf_drnn.choices import ARCHITECTURES, OUTPUT_FORMATS
+  from tf_drnn.config import WINDOWS
   flags.DEFINE_enum("architecture", defaults.architecture, ARCHITECTURES,
                     "dnn, drnn1..drnn3 (recurrence on hidden layer k) or srnn (on all).")
   flags.DEFINE_integer("context", defaults.context, "Input frames per output frame (1, 3, 5).")
@@ -516,13 +530,18 @@ def define_flags():
                        "context; 0 makes it causal (no frame of delay, for live use).")
   flags.DEFINE_integer("n_fft", defaults.n_fft, "The model's STFT frame (analysis window), samples at 16 kHz.")
   flags.DEFINE_integer("hop_length", defaults.hop_length, "The model's STFT hop, samples at 16 kHz.")
-  from tf_drnn.config import WINDOWS
   flags.DEFINE_enum("window", defaults.window, WINDOWS, "sine (the paper's, hop = n_fft / 2) or asymmetric_sine "
                     "(a short synthesis window of 2 hops: output latency of 2 hops with hop < n_fft / 2).")
   flags.DEFINE_integer("num_layers", defaults.num_layers, "Hidden layers.")
   flags.DEFINE_integer("hidden_units", defaults.hidden_units, "ReLU units per hidden layer.")
   flags.DEFINE_enum("output_format", defaults.output_format, OUTPUT_FORMATS,
                     "masked: two heads + joint soft mask; two_sources: no mask; one_source: vocals only.")
+
+
+def _define_objective_flags(defaults):
+  """The loss, the steps and the optimizer."""
+  from absl import flags
+  from tf_drnn.choices import LOSSES
   flags.DEFINE_enum("loss", defaults.loss, LOSSES, "Divergence: mse or generalized KL.")
   flags.DEFINE_float("discriminative_weight", defaults.discriminative_weight,
                      "Weight gamma of the discriminative term (0: plain objective).")
@@ -532,6 +551,11 @@ def define_flags():
   flags.DEFINE_float("learning_rate", defaults.learning_rate, "Peak Adam learning rate.")
   flags.DEFINE_integer("warmup_steps", defaults.warmup_steps, "Linear warm-up steps before cosine decay.")
   flags.DEFINE_float("clip_norm", defaults.clip_norm, "Global gradient-norm clipping (0: none).")
+
+
+def _define_augmentation_flags(defaults):
+  """How training examples are mixed: shifts, remixes, voice levels, speed perturbation."""
+  from absl import flags
   flags.DEFINE_integer("circular_shift", defaults.circular_shift,
                        "Step in samples between circular shifts of the accompaniment (0: none).")
   flags.DEFINE_bool("random_shift", defaults.random_shift,
@@ -546,6 +570,11 @@ def define_flags():
                     "Also train on every clip played this many times faster (pitch and tempo), "
                     "e.g. 0.89,0.94,1.06,1.12 for +-1 and +-2 semitones.")
   flags.register_validator("speed_factors", _positive_numbers, "speed factors must be positive numbers")
+
+
+def _define_run_flags(defaults):
+  """The seed, the starting and teacher models, --restart, devices, saving and compilation."""
+  from absl import flags
   flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
   flags.DEFINE_string("teacher_model", defaults.teacher_model,
                       "Distillation: a trained model (a .keras file, model_dir or bundled name, e.g. drnn2) whose "
@@ -568,7 +597,6 @@ def define_flags():
                      "Stop after this much wall time, saving state and model (0: no limit); rerun to resume.")
   flags.DEFINE_integer("scan_unroll", defaults.scan_unroll,
                        "> 0: run recurrences as a scan, this many steps per iteration (faster to compile).")
-  flags.mark_flags_as_required(["data_dir", "model_dir"])
 
 
 def _positive_numbers(values):

@@ -132,15 +132,29 @@ def _is_number(value):
 def check_options(options):
   """Raises a UserError naming the first flag whose value (or combination) cannot train.
 
-  Pure Python: called before TensorFlow or JAX loads.
+  Pure Python: called before TensorFlow or JAX loads. The checks run in flag order: the model_dir,
+  the data, the choices, the whole numbers, the model's shape, the other numbers, the models named.
   """
-  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS, recurrent_layer_indices
-  o = options
+  _check_model_dir_flag(options)
+  datasets = _check_data_flags(options)
+  _check_choices(options)
+  _check_whole_numbers(options)
+  _check_model_shape(options)
+  _check_training_numbers(options)
+  voice_db_ranges(options.voice_db_range, len(datasets))  # LO <= HI, both finite: one error line otherwise.
+  _check_models(options)
+
+
+def _check_model_dir_flag(o):
   require("model_dir", o.model_dir, bool(o.model_dir), "name the folder for the model and checkpoints")
   require("model_dir", o.model_dir, not os.path.exists(o.model_dir) or os.path.isdir(o.model_dir),
           "is a file, not a folder")
   parent = nearest_existing(os.path.dirname(os.path.abspath(o.model_dir)))
   require("model_dir", o.model_dir, os.path.isdir(parent), f"{parent} is a file, not a folder")
+
+
+def _check_data_flags(o):
+  """Checks --dataset, --data_dir, --dataset_weights and --stem_channels; returns the dataset names."""
   from tf_drnn.data import DATASETS
   datasets = split_names(o.dataset)
   require("dataset", o.dataset, bool(datasets) and all(d in DATASETS for d in datasets),
@@ -151,19 +165,32 @@ def check_options(options):
       len(o.dataset_weights) == len(datasets) and all(_is_number(w) and w >= 0 for w in o.dataset_weights)
       and sum(o.dataset_weights) > 0), f"give one number of at least 0 per collection ({len(datasets)}), not all 0")
   require("stem_channels", o.stem_channels, o.stem_channels in ("mean", "each"), "choose one of mean, each")
+  return datasets
+
+
+def _check_choices(o):
+  from tf_drnn.choices import ARCHITECTURES, LOSSES, OUTPUT_FORMATS
   for flag, names in (("architecture", ARCHITECTURES), ("output_format", OUTPUT_FORMATS), ("loss", LOSSES),
                       ("strategy", STRATEGIES)):
     require(flag, getattr(o, flag), getattr(o, flag) in names, f"choose one of {', '.join(names)}")
+
+
+def _check_whole_numbers(o):
   for flag in ("num_layers", "hidden_units", "train_steps", "batch_size", "sequence_length", "eval_every"):
     value = getattr(o, flag)
     require(flag, value, _is_int(value) and value >= 1, "must be a whole number of at least 1")
   for flag in ("warmup_steps", "circular_shift", "scan_unroll"):
     value = getattr(o, flag)
     require(flag, value, _is_int(value) and value >= 0, "must be a whole number of at least 0")
+
+
+def _check_model_shape(o):
+  """--context, --lookahead, the STFT (--n_fft, --hop_length, --window) and the layers of --architecture."""
+  from tf_drnn.choices import recurrent_layer_indices
+  from tf_drnn.config import AudioConfig
   require("context", o.context, o.context in (1, 3, 5) and _is_int(o.context), "must be 1, 3 or 5 frames")
   require("lookahead", o.lookahead, _is_int(o.lookahead) and -1 <= o.lookahead < o.context,
           f"must be -1 (centred) or 0 ... {o.context - 1} frames (--context={o.context})")
-  from tf_drnn.config import AudioConfig
   try:
     AudioConfig(n_fft=o.n_fft, hop_length=o.hop_length, window=o.window)
   except (TypeError, ValueError) as error:
@@ -172,6 +199,9 @@ def check_options(options):
     recurrent_layer_indices(o.architecture, o.num_layers)
   except ValueError as error:
     require("num_layers", o.num_layers, False, f"{error} (--architecture={o.architecture})")
+
+
+def _check_training_numbers(o):
   require("discriminative_weight", o.discriminative_weight,
           _is_number(o.discriminative_weight) and 0 <= o.discriminative_weight < 1,
           "must be in [0, 1) (from 1 on, the objective rewards estimates that grow without bound)")
@@ -187,7 +217,10 @@ def check_options(options):
   require("speed_factors", o.speed_factors, all(_is_number(f) and f > 0 for f in o.speed_factors),
           "speed factors must be positive numbers")
   require("seed", o.seed, _is_int(o.seed) and 0 <= o.seed < 2 ** 31, "must be a whole number in [0, 2^31)")
-  voice_db_ranges(o.voice_db_range, len(datasets))  # LO <= HI, both finite: one error line otherwise.
+
+
+def _check_models(o):
+  """--init_model and --teacher_model exist, and --restart would not discard --init_model."""
   if o.restart and o.init_model:
     inside = os.path.realpath(o.init_model)
     inside = os.path.dirname(inside) if inside.endswith(".keras") else inside
