@@ -6,7 +6,9 @@ r"""Catalogue throughput: tf-drnn-separate-beam on DirectRunner (N worker proces
 Each configuration runs as its console command runs, in a fresh process on the same files into a
 fresh folder, timed end to end (start-up and model loading included, as a user waits for them):
 `cli` is tf-drnn-separate on all the files; `beam xN` is tf-drnn-separate-beam with
---direct_num_workers=N --direct_running_mode=multi_processing. Reports songs per hour and the
+--direct_num_workers=N --direct_running_mode=multi_processing; `rerun` is the last one again into its
+finished folder (every song skipped: what resuming after a crash costs when nothing is left).
+Reports songs per hour and the
 real-time factor (seconds of audio separated per wall-clock second: higher is faster), checks that
 every Beam output equals the CLI's byte for byte, prints a Markdown table and writes
 OUTPUT_DIR/beam_throughput.json and beam_throughput.md. Needs Apache Beam (pip install "tf-drnn[beam]").
@@ -60,6 +62,11 @@ def timed(argv):
   return seconds
 
 
+def beam_argv(pattern, output_dir, workers):
+  return ["-m", "tf_drnn.beam", f"--input_pattern={pattern}", f"--output_dir={output_dir}", f"--model={FLAGS.model}",
+          f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+
+
 def row(name, seconds, songs, audio_seconds, identical=None):
   return {"configuration": name, "wall_seconds": round(seconds, 3), "songs": songs,
           "songs_per_hour": round(3600 * songs / seconds, 1), "real_time_factor": round(audio_seconds / seconds, 2),
@@ -103,11 +110,13 @@ def main(argv):
   pattern = os.path.abspath(FLAGS.songs) if FLAGS.songs else os.path.join(work, "in", "*.wav")
   for workers in [int(w) for w in FLAGS.workers]:
     out = os.path.join(work, f"beam{workers}")
-    seconds = timed(["-m", "tf_drnn.beam", f"--input_pattern={pattern}", f"--output_dir={out}",
-                     f"--model={FLAGS.model}", f"--direct_num_workers={workers}",
-                     "--direct_running_mode=multi_processing"])
+    seconds = timed(beam_argv(pattern, out, workers))
     rows.append(row(f"beam x{workers} (DirectRunner, multi_processing)", seconds, len(paths), audio_seconds,
                     same_files(cli_dir, out)))
+  # The last configuration again into its finished folder: a resumed run that finds every song done.
+  seconds = timed(beam_argv(pattern, out, workers))
+  rows.append(row(f"beam x{workers} rerun (every song skipped)", seconds, len(paths), audio_seconds,
+                  same_files(cli_dir, out)))
   import platform
   results = {"format": RESULTS_FORMAT, "songs": len(paths), "audio_seconds": round(audio_seconds, 3),
              "model": FLAGS.model, "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),

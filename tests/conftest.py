@@ -146,3 +146,13 @@ def background(request):
   read = lambda file: open(os.path.join(work, file)).read()
   return types.SimpleNamespace(returncode=process.returncode, stdout=read("stdout"), stderr=read("stderr"),
                                work=work)
+
+
+# Prepended to a `python -c` program: importing TensorFlow, Keras or librosa fails, as where they are not
+# installed (the runtime install: NumPy, soundfile, soxr, LiteRT).
+IMPORT_BLOCKER = ("import sys\n"
+                  "class Blocked:\n"
+                  "  def find_spec(self, name, path=None, target=None):\n"
+                  "    if name.split('.')[0] in ('tensorflow', 'keras', 'librosa'):\n"
+                  "      raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+                  "sys.meta_path.insert(0, Blocked())\n")

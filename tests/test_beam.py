@@ -1,6 +1,7 @@
 """tf-drnn-separate-beam (tf_drnn.beam): tf-drnn-separate's bytes, resume, failures, manifest, counters.
 
-One pipeline run (DirectRunner, two worker processes) is shared by most assertions: it starts from an
+One pipeline run (DirectRunner, two worker processes; a background job beside the rest of the suite) is
+shared by most assertions: it starts from an
 "interrupted" output folder (one song finished, one with a single stale stem) and has a corrupt file
 and two inputs with the same name among its inputs. The rerun is in-process (no worker start-up).
 """
@@ -10,7 +11,7 @@ import glob
 import io
 import json
 import os
-import shutil
+import pathlib
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ pytest.importorskip("apache_beam", reason="Apache Beam is not installed: tf-drnn
 
 import soundfile  # noqa: E402
 
-from conftest import run_command, run_in_process, sung_like_mixture  # noqa: E402
+from conftest import background_job, run_in_process, sung_like_mixture  # noqa: E402
 from tf_drnn import beam as tf_beam  # noqa: E402
 
 # name: (seconds, sample rate, channels); a stereo FLAC at 44.1 kHz exercises the full band.
@@ -47,11 +48,32 @@ def read_jsonl(pattern):
     return [json.loads(line) for line in f if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def catalogue(tmp_path_factory, tiny_model):
-  """The inputs, tf-drnn-separate's outputs of the good songs, and one shared pipeline run."""
+# The shared pipeline run, in a process of its own beside the rest of the suite (conftest's background
+# jobs): tf-drnn-separate makes the reference stems, then tf-drnn-separate-beam runs as its console script.
+_CATALOGUE = """
+import subprocess, sys
+root, songs, keras_model, reference, out = sys.argv[1:6]
+from tf_drnn.models import load_model
+from tf_drnn_export.convert import export_tflite
+model = f"{root}/tiny.tflite"  # A .tflite model: the CLI and the two workers load LiteRT, not TensorFlow.
+export_tflite(load_model(keras_model), model)
+subprocess.run([sys.executable, "-m", "tf_drnn.separate", "--model", model, "--output_dir", reference,
+                *sys.argv[6:]], check=True)
+sys.argv = ["tf-drnn-separate-beam", f"--input_pattern={songs}/*.wav,{songs}/*.flac,{songs}/other/*.wav",
+            "--output_dir", out, "--model", model, "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+from tf_drnn.beam import run
+run()
+"""
+
+
+@background_job("beam_catalogue")
+def _catalogue_job(work):
+  """The inputs (three songs, a corrupt file, two inputs with the same name), a tiny model and an
+  interrupted output folder (song_a finished, song_b with one stale stem of two)."""
+  import keras
+  from tf_drnn.model import ModelParts, build_model
   from tf_drnn.models import save_model
-  root = tmp_path_factory.mktemp("beam")
+  root = pathlib.Path(work)
   songs = root / "in"
   (songs / "other").mkdir(parents=True)
   for i, (name, (seconds, rate, channels)) in enumerate(SONGS.items()):
@@ -61,26 +83,30 @@ def catalogue(tmp_path_factory, tiny_model):
   (songs / "bad.wav").write_bytes(b"RIFF" + bytes(range(200)))  # corrupt
   for folder in (songs, songs / "other"):  # the same output names: both refused, as tf-drnn-separate does
     (folder / "dup.wav").write_bytes(b"not read")
-  model = root / "tiny.keras"
-  save_model(tiny_model, model)
-
-  reference = root / "reference"
-  result = run_command("tf_drnn.separate", "--model", model, "--output_dir", reference,
-                       *[songs / name for name in SONGS])
-  assert result.returncode == 0, result.stderr
-
-  out = root / "out"  # An interrupted run: song_a finished, song_b with one (stale) stem of two.
+  keras.utils.set_random_seed(0)
+  model = build_model(hidden_units=8)
+  ModelParts(model).features.set_statistics(np.abs(np.random.default_rng(0).standard_normal((50, 513))))
+  save_model(model, root / "tiny.keras")
+  out = root / "out"
   out.mkdir()
-  for name in ("song_a_vocals.wav", "song_a_accompaniment.wav"):
-    shutil.copy(reference / name, out / name)
   (out / "song_b_vocals.flac").write_bytes(b"stale")
-  code, stdout, stderr = run_beam(
-      f"--input_pattern={songs}/*.wav,{songs}/*.flac,{songs}/other/*.wav", "--output_dir", out, "--model", model,
-      "--direct_num_workers=2", "--direct_running_mode=multi_processing")
-  return dict(root=root, songs=songs, model=model, reference=reference, out=out, code=code, stdout=stdout,
-              stderr=stderr)
+  # song_a "finished": its stems are copied from the reference by the job before the pipeline runs.
+  program = _CATALOGUE.replace("from tf_drnn.beam import run", """import shutil
+for name in ("song_a_vocals.wav", "song_a_accompaniment.wav"):
+  shutil.copy(f"{reference}/{name}", f"{out}/{name}")
+from tf_drnn.beam import run""")
+  return ["-c", program, root, songs, root / "tiny.keras", root / "reference", out,
+          *[songs / name for name in SONGS]], {}
 
 
+@pytest.fixture
+def catalogue(background):
+  root = pathlib.Path(background.work)
+  return dict(root=root, songs=root / "in", model=root / "tiny.tflite", reference=root / "reference",
+              out=root / "out", code=background.returncode, stdout=background.stdout, stderr=background.stderr)
+
+
+@pytest.mark.background("beam_catalogue")
 def test_outputs_equal_the_cli_byte_for_byte(catalogue):
   assert catalogue["code"] == 1, catalogue["stderr"]  # failures, like tf-drnn-separate's exit status
   assert "2 song(s) separated, 1 skipped (outputs exist), 3 failed" in catalogue["stdout"], catalogue["stderr"]
@@ -90,6 +116,7 @@ def test_outputs_equal_the_cli_byte_for_byte(catalogue):
   assert left == ["failures-00000-of-00001.jsonl", "manifest-00000-of-00001.jsonl"]  # no temporary file
 
 
+@pytest.mark.background("beam_catalogue")
 def test_bad_songs_are_failures_and_the_rest_complete(catalogue):
   failures = {os.path.relpath(row["path"], catalogue["songs"]): row["reason"]
               for row in read_jsonl(f"{catalogue['out']}/failures-*.jsonl")}
@@ -98,6 +125,7 @@ def test_bad_songs_are_failures_and_the_rest_complete(catalogue):
   assert "same outputs" in failures["dup.wav"]
 
 
+@pytest.mark.background("beam_catalogue")
 def test_manifest_lists_every_output_with_its_duration(catalogue):
   rows = read_jsonl(f"{catalogue['out']}/manifest-*.jsonl")
   assert sorted(os.path.basename(row["output"]) for row in rows) == sorted(STEM_FILES)
@@ -109,6 +137,7 @@ def test_manifest_lists_every_output_with_its_duration(catalogue):
     assert os.path.isfile(row["output"])
 
 
+@pytest.mark.background("beam_catalogue")
 def test_rerun_skips_every_finished_song(catalogue):
   out = catalogue["out"]
   before = {name: os.stat(out / name).st_mtime_ns for name in STEM_FILES}

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import run_command
+from conftest import IMPORT_BLOCKER, run_command
 from tf_drnn import spectral
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG as CONFIG
 from tf_drnn.errors import UserError
@@ -523,12 +523,7 @@ def test_separate_command_runs_a_tflite_file_without_tensorflow_keras_or_librosa
   song = np.stack([_signal(1.0, seed=8), _signal(1.0, seed=9)], axis=1)
   song = np.asarray(soxr.resample(song, 16000, 44100), np.float32)
   soundfile.write(str(tmp_path / "song.wav"), song, 44100, subtype="FLOAT")
-  blocker = ("import sys\n"
-             "class Blocked:\n"
-             "  def find_spec(self, name, path=None, target=None):\n"
-             "    if name.split('.')[0] in ('tensorflow', 'keras', 'librosa'):\n"
-             "      raise ImportError(f'{name} is not installed here')\n"
-             "sys.meta_path.insert(0, Blocked())\n"
+  blocker = (IMPORT_BLOCKER +
              f"sys.argv = ['tf-drnn-separate', '--model={path}', '--output_dir={tmp_path / 'out'}', "
              f"'{tmp_path / 'song.wav'}']\n"
              "from tf_drnn.separate import run\n"
@@ -541,6 +536,56 @@ def test_separate_command_runs_a_tflite_file_without_tensorflow_keras_or_librosa
   np.testing.assert_allclose(vocals + accompaniment, song, atol=1e-5)
   assert np.sqrt(np.mean(vocals ** 2)) > 1e-3  # the model heard something
 
+
+
+def test_on_device_benchmark_times_tflite_files_with_numpy_and_litert_only(model, exported, tmp_path):
+  """benchmarks/on_device.py in a process where TensorFlow, Keras and librosa cannot be imported: it
+  imports none of them (nor tf_drnn), times both signatures and blocks of each file, and counts the
+  network's MACs per frame as the Keras model's kernels do."""
+  from benchmarks.roofline import count_parameters
+  from tf_drnn.model import describe
+  files = [exported[q][0] for q in ("float32", "int8")]
+  out = tmp_path / "on_device.json"
+  program = ("import runpy\n"
+             "sys.argv = sys.argv[1:]  # [on_device.py, flags and files]\n"
+             "try:\n"
+             "  runpy.run_path(sys.argv[0], run_name='__main__')\n"
+             "except SystemExit as stop:\n"
+             "  assert not stop.code, stop.code\n"
+             "heavy = ('tensorflow', 'keras', 'librosa', 'tf_drnn')\n"
+             "print('imported:', sorted(m for m in heavy if m in sys.modules))\n")
+  args = [REPO / "benchmarks" / "on_device.py", "--calls=20", "--warmup=2", "--blocks=2", "--block_frames=4",
+          "--label=test", f"--json={out}", *files]
+  result = subprocess.run([sys.executable, "-c", IMPORT_BLOCKER + program, *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "imported: []" in result.stdout
+  results = json.loads(out.read_text())
+  assert results["format"] == "tf_drnn.on_device/1" and results["environment"]["label"] == "test"
+  assert results["environment"]["threads"] == 1
+  macs = count_parameters(model)["macs_per_frame"]
+  assert [m["quantization"] for m in results["models"]] == ["float32", "int8"]
+  for entry, path in zip(results["models"], files):
+    assert entry["file"] == os.path.basename(path) and entry["tflite_bytes"] == os.path.getsize(path)
+    for signature in ("separate_frame", "separate_pcm"):
+      timing = entry[signature]
+      assert timing["calls"] == 20
+      assert 0 < timing["min_ms"] <= timing["p50_ms"] <= timing["p90_ms"]
+      assert timing["real_time_factor"] == pytest.approx(32.0 / timing["p50_ms"])  # a hop is 32 ms
+    block = entry["block"]
+    assert (block["frames"], block["blocks"]) == (4, 2) and block["audio_seconds"] == pytest.approx(4 * 0.032)
+    assert 0 < block["min_ms"] <= block["p50_ms"]
+    assert block["real_time_factor"] == pytest.approx(block["audio_seconds"] / (block["p50_ms"] / 1e3))
+    assert entry["macs_per_frame"] == macs
+    assert entry["model"]["hidden_units"] == describe(model)["hidden_units"] == 16
+    kernel = "int8" if entry["quantization"] == "int8" else "float32"
+    assert entry["weight_bytes_per_frame"] == macs * (1 if kernel == "int8" else 4)
+    for core in ("Cortex-A55", "Cortex-A76"):
+      estimate = entry["estimate"][core]
+      rate = results["core_rates"][core]
+      assert estimate["kernel"] == kernel
+      assert estimate["ms_per_frame"] == pytest.approx(macs / (rate["ghz"] * rate["macs_per_cycle"][kernel] * 1e6))
+  assert "estimate" in result.stdout.lower() and os.path.basename(files[1]) in result.stdout
 
 # --- a live model: 128-sample hop, asymmetric windows, causal context ----------------------------
 

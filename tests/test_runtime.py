@@ -1,10 +1,8 @@
 """The runtime install (NumPy, soundfile, soxr, LiteRT, absl-py; no TensorFlow, Keras or librosa):
-the on-device benchmark, resampling without librosa, and the hint for a Keras model.
-
-The tiny exported files are tests/test_export.py's (its `exported` fixture).
+the benchmark's multiply-accumulate count, resampling without librosa, and the hint for a Keras model.
+The on-device benchmark itself runs on tests/test_export.py's exported files, there.
 """
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -12,76 +10,15 @@ import sys
 import numpy as np
 import pytest
 
-import test_export
+from conftest import IMPORT_BLOCKER
 from test_export import _signal
 
-# tests/test_export.py's fixtures: the tiny Keras model and its files exported in every quantization.
-model, exported = test_export.model, test_export.exported
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
-ON_DEVICE = REPO / "benchmarks" / "on_device.py"
-
-# Prepended to a `python -c` program: importing TensorFlow, Keras or librosa fails (as where they are
-# not installed), and the program reports which of them (and whether tf_drnn) got imported anyway.
-_BLOCKED = ("import sys\n"
-            "class Blocked:\n"
-            "  def find_spec(self, name, path=None, target=None):\n"
-            "    if name.split('.')[0] in ('tensorflow', 'keras', 'librosa'):\n"
-            "      raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
-            "sys.meta_path.insert(0, Blocked())\n")
 
 
 def _run_blocked(program, *args, cwd=None):
-  return subprocess.run([sys.executable, "-c", _BLOCKED + program, *map(str, args)], capture_output=True, text=True,
-                        timeout=300, cwd=cwd)
-
-
-def test_on_device_benchmark_times_tflite_files_with_numpy_and_litert_only(model, exported, tmp_path):
-  """benchmarks/on_device.py in a process where TensorFlow, Keras and librosa cannot be imported: it
-  imports none of them (nor tf_drnn), times both signatures and blocks of each file, and counts the
-  network's MACs per frame as the Keras model's kernels do."""
-  from benchmarks.roofline import count_parameters
-  from tf_drnn.model import describe
-  files = [exported[q][0] for q in ("float32", "int8")]
-  out = tmp_path / "on_device.json"
-  program = ("import runpy\n"
-             "sys.argv = sys.argv[1:]  # [on_device.py, flags and files]\n"
-             "try:\n"
-             "  runpy.run_path(sys.argv[0], run_name='__main__')\n"
-             "except SystemExit as stop:\n"
-             "  assert not stop.code, stop.code\n"
-             "heavy = ('tensorflow', 'keras', 'librosa', 'tf_drnn')\n"
-             "print('imported:', sorted(m for m in heavy if m in sys.modules))\n")
-  result = _run_blocked(program, ON_DEVICE, "--calls=20", "--warmup=2", "--blocks=2", "--block_frames=4",
-                        "--label=test", f"--json={out}", *files)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "imported: []" in result.stdout
-  results = json.loads(out.read_text())
-  assert results["format"] == "tf_drnn.on_device/1" and results["environment"]["label"] == "test"
-  assert results["environment"]["threads"] == 1
-  macs = count_parameters(model)["macs_per_frame"]
-  assert [m["quantization"] for m in results["models"]] == ["float32", "int8"]
-  for entry, path in zip(results["models"], files):
-    assert entry["file"] == os.path.basename(path) and entry["tflite_bytes"] == os.path.getsize(path)
-    for signature in ("separate_frame", "separate_pcm"):
-      timing = entry[signature]
-      assert timing["calls"] == 20
-      assert 0 < timing["min_ms"] <= timing["p50_ms"] <= timing["p90_ms"]
-      assert timing["real_time_factor"] == pytest.approx(32.0 / timing["p50_ms"])  # a hop is 32 ms
-    block = entry["block"]
-    assert (block["frames"], block["blocks"]) == (4, 2) and block["audio_seconds"] == pytest.approx(4 * 0.032)
-    assert 0 < block["min_ms"] <= block["p50_ms"]
-    assert block["real_time_factor"] == pytest.approx(block["audio_seconds"] / (block["p50_ms"] / 1e3))
-    assert entry["macs_per_frame"] == macs
-    assert entry["model"]["hidden_units"] == describe(model)["hidden_units"] == 16
-    kernel = "int8" if entry["quantization"] == "int8" else "float32"
-    assert entry["weight_bytes_per_frame"] == macs * (1 if kernel == "int8" else 4)
-    for core in ("Cortex-A55", "Cortex-A76"):
-      estimate = entry["estimate"][core]
-      rate = results["core_rates"][core]
-      assert estimate["kernel"] == kernel
-      assert estimate["ms_per_frame"] == pytest.approx(macs / (rate["ghz"] * rate["macs_per_cycle"][kernel] * 1e6))
-  assert "estimate" in result.stdout.lower() and os.path.basename(files[1]) in result.stdout
+  return subprocess.run([sys.executable, "-c", IMPORT_BLOCKER + program, *map(str, args)], capture_output=True,
+                        text=True, timeout=300, cwd=cwd)
 
 
 @pytest.mark.parametrize("architecture,output_format,context", [
