@@ -150,9 +150,10 @@ from tf_drnn.synth import sung_like_mixture
 left, right = (sung_like_mixture(6.0, 44100, seed=s) for s in (7, 8))
 song = np.stack([left[0] + left[1], 0.8 * right[0] + 1.2 * right[1]], axis=1).astype(np.float32)
 soundfile.write(sys.argv[1], song, 44100, subtype="FLOAT")' "$CLIP")
-rm -rf "$ROOT/work" && mkdir -p "$ROOT/work/results"
-cp "$REPO/benchmarks/on_device.py" "$CLIP" "$ROOT/work/"
-cp -r "$MODEL_DIR" "$ROOT/work/models"
+GUEST=/tf_drnn_bench  # the files' folder as the emulated runs see it, inside the root filesystem
+rm -rf "$ROOT$GUEST" && mkdir -p "$ROOT$GUEST/results"
+cp "$REPO/benchmarks/on_device.py" "$CLIP" "$ROOT$GUEST/"
+cp -r "$MODEL_DIR" "$ROOT$GUEST/models"
 
 # --- 4. runs: the x86-64 host, then each emulated CPU ---------------------------------------------
 RESULTS=$WORK/results
@@ -182,9 +183,9 @@ cp "$REPO/benchmarks/on_device.py" "$WORK/"
 (cd "$REPO" && run_target x86_64 "$WORK" "$RESULTS/x86_64" $NICE "$HOST_PYTHON")
 for cpu in $CPUS; do
   mount --bind "$(cpuinfo_for "$cpu")" "$ROOT/proc/cpuinfo"
-  run_target "$cpu" /work "$ROOT/work/results/$cpu" $NICE "${CHROOT[@]}" -cpu "$cpu" "$VENV/bin/python"
+  run_target "$cpu" "$GUEST" "$ROOT$GUEST/results/$cpu" $NICE "${CHROOT[@]}" -cpu "$cpu" "$VENV/bin/python"
   umount "$ROOT/proc/cpuinfo"
-  cp -r "$ROOT/work/results/$cpu" "$RESULTS/"
+  cp -r "$ROOT$GUEST/results/$cpu" "$RESULTS/"
 done
 
 # --- 5. parity and the report -------------------------------------------------------------------
