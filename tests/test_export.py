@@ -42,34 +42,46 @@ def _signal(seconds, seed):
   return (0.25 * signal / np.sqrt(np.mean(signal ** 2))).astype(np.float32)
 
 
-def _magnitudes(signal):
-  return np.abs(spectral.stft_numpy(signal, CONFIG)).astype(np.float32)
+def _magnitudes(signal, config=CONFIG):
+  return np.abs(spectral.stft_numpy(signal, config)).astype(np.float32)
+
+
+def _tiny_model(seed, bias_seed, statistics_seconds, config=CONFIG, lookahead=None):
+  """A 16-unit DRNN-2 with feature statistics from a synthesized signal and non-zero biases, so that
+  every term of the graph is exercised."""
+  import keras
+  from tf_drnn.model import build_model
+  keras.utils.set_random_seed(seed)
+  model = build_model(hidden_units=16, config=config, lookahead=lookahead)
+  ModelParts(model).features.set_statistics(_magnitudes(_signal(statistics_seconds, seed=1), config))
+  for layer in model.layers:
+    if hasattr(layer, "bias") and layer.bias is not None:
+      layer.bias.assign(np.random.default_rng(bias_seed).normal(0, 0.1, layer.bias.shape).astype(np.float32))
+  return model
+
+
+def _export_variants(model, directory, quantizations, calibration_seconds):
+  """{quantization: (path, sidecar)}: `model` exported once per variant into `directory`, int8
+  calibrated on two synthesized signals."""
+  config = ModelParts(model).audio_config
+  calibration = [_magnitudes(_signal(calibration_seconds, seed=s), config) for s in (3, 4)]
+  result = {}
+  for quantization in quantizations:
+    path = str(directory / f"{model.name}_{quantization}.tflite")
+    extra = {"calibration_magnitudes": calibration} if quantization == "int8" else {}
+    result[quantization] = path, export_tflite(model, path, quantization, **extra)
+  return result
 
 
 @pytest.fixture(scope="module")
 def model():
-  import keras
-  from tf_drnn.model import build_model
-  keras.utils.set_random_seed(0)
-  model = build_model(hidden_units=16)
-  ModelParts(model).features.set_statistics(_magnitudes(_signal(3.0, seed=1)))
-  for layer in model.layers:  # Non-zero biases, so that every term of the graph is exercised.
-    if hasattr(layer, "bias") and layer.bias is not None:
-      layer.bias.assign(np.random.default_rng(2).normal(0, 0.1, layer.bias.shape).astype(np.float32))
-  return model
+  return _tiny_model(seed=0, bias_seed=2, statistics_seconds=3.0)
 
 
 @pytest.fixture(scope="module")
 def exported(model, tmp_path_factory):
   """{quantization: (path, sidecar)} for every variant, exported once."""
-  directory = tmp_path_factory.mktemp("export")
-  calibration = [_magnitudes(_signal(2.0, seed=s)) for s in (3, 4)]
-  result = {}
-  for quantization in QUANTIZATIONS:
-    path = str(directory / f"tiny_{quantization}.tflite")
-    extra = {"calibration_magnitudes": calibration} if quantization == "int8" else {}
-    result[quantization] = path, export_tflite(model, path, quantization, **extra)
-  return result
+  return _export_variants(model, tmp_path_factory.mktemp("export"), QUANTIZATIONS, calibration_seconds=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -591,28 +603,14 @@ def test_on_device_benchmark_times_tflite_files_with_numpy_and_litert_only(model
 
 @pytest.fixture(scope="module")
 def live_model():
-  import keras
   from tf_drnn.config import AudioConfig
-  from tf_drnn.model import build_model
-  config = AudioConfig(hop_length=128, window="asymmetric_sine")
-  keras.utils.set_random_seed(3)
-  model = build_model(hidden_units=16, config=config, lookahead=0)
-  ModelParts(model).features.set_statistics(np.abs(spectral.stft_numpy(_signal(2.0, seed=1), config)))
-  for layer in model.layers:
-    if hasattr(layer, "bias") and layer.bias is not None:
-      layer.bias.assign(np.random.default_rng(4).normal(0, 0.1, layer.bias.shape).astype(np.float32))
-  return model
+  return _tiny_model(seed=3, bias_seed=4, statistics_seconds=2.0,
+                     config=AudioConfig(hop_length=128, window="asymmetric_sine"), lookahead=0)
 
 
 @pytest.fixture(scope="module")
 def live_exported(live_model, tmp_path_factory):
-  directory = tmp_path_factory.mktemp("live")
-  config = ModelParts(live_model).audio_config
-  calibration = [np.abs(spectral.stft_numpy(_signal(1.0, seed=s), config)) for s in (3, 4)]
-  return {q: (str(directory / f"live_{q}.tflite"),
-              export_tflite(live_model, str(directory / f"live_{q}.tflite"), q,
-                            **({"calibration_magnitudes": calibration} if q == "int8" else {})))
-          for q in ("float32", "int8")}
+  return _export_variants(live_model, tmp_path_factory.mktemp("live"), ("float32", "int8"), calibration_seconds=1.0)
 
 
 def test_live_model_streams_one_hop_per_call_like_offline(live_model, live_exported, mixture):
