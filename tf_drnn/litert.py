@@ -95,7 +95,7 @@ class LiteRTPcmStream:
     self.num_bins = self.config.num_bins
     self.delay = int(sidecar["frame_delay"])
     self.latency_samples = spectral.stream_latency_samples(self.config, self.delay)
-    self.tail_samples = self.n_fft - self.hop + self.delay * self.hop
+    self.tail_samples = spectral.stream_tail_samples(self.config, self.delay)
     self.model_state_size = int(sidecar["state_size"]["separate_frame"])
     self.subtracts_accompaniment = binary_mask or sidecar["model"].get("output_format", "masked") == "masked"
     self.runner = make_interpreter(path, threads).get_signature_runner("separate_frame")

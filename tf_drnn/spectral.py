@@ -27,6 +27,12 @@ def stream_latency_samples(config, delay):
   return (1 + int(delay)) * config.hop_length
 
 
+def stream_tail_samples(config, delay):
+  """Input samples a stream keeps from one call to the next: the n_fft - hop that the next frame shares
+  with this call's input, plus `delay` look-ahead hops (the frames transformed a call ahead)."""
+  return config.n_fft - config.hop_length + int(delay) * config.hop_length
+
+
 def sine_window(length, dtype=np.float32):
   """sin(pi * (n + 0.5) / length), n = 0..length-1: its square overlap-adds to 1 at hop length/2."""
   return np.sin(np.pi * (np.arange(length) + 0.5) / length).astype(dtype)

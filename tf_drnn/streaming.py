@@ -112,7 +112,7 @@ class PcmStream:
     self.delay = self.frames.delay
     self.latency_samples = spectral.stream_latency_samples(config, self.delay)
     self.algorithmic_latency_samples = self.latency_samples + self.hop
-    self.tail_samples = config.n_fft - self.hop + self.delay * self.hop
+    self.tail_samples = spectral.stream_tail_samples(config, self.delay)
     self.subtracts_accompaniment = binary_mask or self.frames.sources.output_format == "masked"
     self.inverse_stems = 1 if self.subtracts_accompaniment else 2
     bins = self.frames.num_bins
