@@ -342,6 +342,14 @@ def run_recurrences_as_scan(model, unroll):
       layer.scan_unroll = int(unroll)
 
 
+def unroll_recurrences(model, steps):
+  """Makes every ReluRecurrent of `model` unroll sequences of up to `steps` frames (a training sequence:
+  XLA cannot differentiate the scan loop). Set on the layer instances only, as run_recurrences_as_scan."""
+  for layer in model.layers:
+    if isinstance(layer, ReluRecurrent):
+      layer.max_unroll = max(layer.max_unroll, int(steps))
+
+
 def describe(model):
   """The structure of a built model, read back from its layers (works on loaded models)."""
   parts = ModelParts(model)

@@ -128,9 +128,7 @@ def compiled_model(options, jit_compile=False):
   if options.scan_unroll:
     model_lib.run_recurrences_as_scan(model, options.scan_unroll)
   else:  # Training sequences are unrolled whatever their length (XLA cannot differentiate the scan loop).
-    for layer in model.layers:
-      if isinstance(layer, model_lib.ReluRecurrent):
-        layer.max_unroll = max(layer.max_unroll, options.sequence_length + options.context)
+    model_lib.unroll_recurrences(model, options.sequence_length + options.context)
   schedule = keras.optimizers.schedules.CosineDecay(
       0.0, decay_steps=max(options.train_steps - options.warmup_steps, 1), alpha=0.05,
       warmup_target=options.learning_rate, warmup_steps=options.warmup_steps)
