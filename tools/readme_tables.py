@@ -11,6 +11,7 @@ import json
 import os
 import re
 
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.models import BUNDLED_MODELS, PRETRAINED_DIR
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -29,8 +30,8 @@ def _pair(quality, key):
 def model_row(name, record):
   """One Markdown row from a bundled model's record."""
   options, figures, latency = record["options"], record.get("figures", {}), record["latency"]
-  hop = options.get("hop_length", 512)
-  rate = 16000
+  hop = options.get("hop_length", DEFAULT_AUDIO_CONFIG.hop_length)  # records made before hop was an option
+  rate = DEFAULT_AUDIO_CONFIG.sample_rate  # every model's rate
   int8 = figures.get("speed", {}).get("variants", {}).get("int8", {})
   per_hop = int8.get("separate_pcm_p50_ms")
   hop_ms = 1000 * hop / rate
