@@ -502,6 +502,23 @@ def test_warm_start_into_other_stft_settings_measures_the_feature_statistics_aga
   assert not np.allclose(ModelParts(live).features.mean.numpy(), ModelParts(start).features.mean.numpy())
 
 
+def test_warm_start_grows_recurrence_onto_more_layers_as_the_same_function(trained_run):
+  """drnn2 -> srnn: hidden_1 becomes recurrent with a zero recurrent kernel; the grown model starts as the
+  trained one (same outputs), and a model cannot lose a recurrence it was trained with."""
+  from tf_drnn.model import ModelParts, build_model, describe
+  from tf_drnn.errors import UserError
+  from tf_drnn.models import load_model, warm_start
+  start = load_model(trained_run)
+  grown = build_model("srnn", num_layers=2, hidden_units=8)
+  assert warm_start(grown, trained_run) is False
+  assert describe(grown)["recurrent_layers"] == (1, 2)
+  assert not np.any(ModelParts(grown).hidden[0].recurrent_kernel.numpy())
+  magnitude = np.random.default_rng(0).uniform(0, 2, (2, 7, 513)).astype(np.float32)
+  np.testing.assert_allclose(grown(magnitude).numpy(), start(magnitude).numpy(), rtol=1e-5, atol=1e-6)
+  with pytest.raises(UserError, match="its structure"):
+    warm_start(build_model("drnn1", num_layers=2, hidden_units=8), trained_run)
+
+
 @pytest.mark.parametrize("changes,message", [
     ({"window": "asymmetric_sine"}, "--window=asymmetric_sine: the asymmetric sine window needs 0 < hop < n_fft / 2"),
     ({"hop_length": 128}, "--window=sine: the sine window reconstructs exactly only with hop = n_fft / 2"),

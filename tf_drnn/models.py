@@ -108,17 +108,32 @@ def save_model(model, path):
 
 def warm_start(model, init_model):
   """Copies the weights (feature statistics included) of a trained model of the same structure into
-  `model`. Its STFT settings and look-ahead may differ (the weights' shapes do not); returns True
-  when the audio settings differ, so the feature statistics are to be measured again."""
+  `model`. Its STFT settings and look-ahead may differ (the weights' shapes do not), and so may its
+  recurrent layers where `model` recurs on more of them: a feed-forward layer that becomes recurrent
+  keeps its input weights and starts with a zero recurrent kernel, so the grown model starts as the
+  same function. Returns True when the audio settings differ (the feature statistics are to be
+  measured again)."""
   from tf_drnn import model as model_lib
   source = load_model(init_model)
-  free = ("audio_config", "lookahead")
+  free = ("audio_config", "lookahead", "architecture", "recurrent_layers")
   source_structure, structure = model_lib.describe(source), model_lib.describe(model)
   if {k: v for k, v in source_structure.items() if k not in free} != {
-      k: v for k, v in structure.items() if k not in free}:
+      k: v for k, v in structure.items() if k not in free} or not set(
+      source_structure["recurrent_layers"]) <= set(structure["recurrent_layers"]):
     raise UserError(f"{init_model}: its structure {source_structure} differs from the flags' {structure}")
-  model.set_weights(source.get_weights())
+  for layer in model.layers:
+    layer.set_weights(_grown_weights(source.get_layer(layer.name), layer))
   return source_structure["audio_config"] != structure["audio_config"]
+
+
+def _grown_weights(source_layer, layer):
+  """`source_layer`'s weights for `layer`: the same, or a Dense layer's kernel and bias as a recurrent
+  layer's input kernel and bias with a zero recurrent kernel."""
+  weights = source_layer.get_weights()
+  if len(weights) == 2 and len(layer.weights) == 3:
+    kernel, bias = weights
+    return [kernel, np.zeros((kernel.shape[1], kernel.shape[1]), kernel.dtype), bias]
+  return weights
 
 
 def offline_masks(model, mixture, binary=False):
