@@ -2,6 +2,11 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One thread per process for BLAS and TensorFlow's ops: the models here are tiny, and the suite shares
+# two cores with its background jobs, where idle worker threads spinning for work cost more than they give.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import numpy as np
 import pytest
@@ -135,10 +140,13 @@ def pytest_sessionfinish(session):
 
 @pytest.fixture
 def background(request):
-  """The finished background job of this test's @pytest.mark.background(NAME): an object with
-  returncode, stdout, stderr and work (its folder)."""
+  """The finished background job of this test's @pytest.mark.background(NAME) (see finished_job)."""
+  return finished_job(request.node.get_closest_marker("background").args[0])
+
+
+def finished_job(name):
+  """Background job `name`, waited for: an object with returncode, stdout, stderr and work (its folder)."""
   import types
-  name = request.node.get_closest_marker("background").args[0]
   process, work, out, err = _JOBS[name]
   process.wait(timeout=900)
   out.flush()

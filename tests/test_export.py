@@ -1,6 +1,7 @@
 """Tests of the streaming TFLite export (tf_drnn_export): signatures, numerics, ops, sidecar, CLI.
 
-A tiny DRNN-2 (16 units) is exported once per quantization for the whole module.
+Two tiny DRNN-2s (16 units; the paper's STFT and the live one) are exported once per quantization for
+the whole module, by a background job beside the rest of the suite (conftest).
 """
 import json
 import os
@@ -11,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import IMPORT_BLOCKER, run_command
+from conftest import IMPORT_BLOCKER, background_job, finished_job, run_command
 from tf_drnn import spectral
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG as CONFIG
 from tf_drnn.errors import UserError
@@ -24,7 +25,9 @@ from tf_drnn_export.convert import export_tflite
 from tf_drnn_export.sidecar import write_together
 
 # Keras 3 under NumPy 2 warns inside its own np.array() calls; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+# The module's tests run after the rest of the suite, when the exports job has had its time.
+pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+              pytest.mark.background("exports")]
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MIR1K = REPO.parent / "shared" / "MIR-1K"
@@ -73,15 +76,64 @@ def _export_variants(model, directory, quantizations, calibration_seconds):
   return result
 
 
-@pytest.fixture(scope="module")
-def model():
+def _paper_model():
   return _tiny_model(seed=0, bias_seed=2, statistics_seconds=3.0)
 
 
+def _live_model():
+  from tf_drnn.config import AudioConfig
+  return _tiny_model(seed=3, bias_seed=4, statistics_seconds=2.0,
+                     config=AudioConfig(hop_length=128, window="asymmetric_sine"), lookahead=0)
+
+
+# name: (the model, its variants, seconds of each calibration signal)
+EXPORTED_MODELS = {"paper": (_paper_model, QUANTIZATIONS, 2.0), "live": (_live_model, ("float32", "int8"), 1.0)}
+
+
+@background_job("exports")
+def _exports_job(work):
+  """Each of EXPORTED_MODELS exported in its variants into work/NAME, its weights saved beside them."""
+  program = ("import sys\nsys.path.insert(0, 'tests')\nfrom test_export import export_models\n"
+             "export_models(sys.argv[1])\n")
+  return ["-c", program, work], {}
+
+
+def export_models(work):
+  from tf_drnn.models import save_model
+  for name, (build, quantizations, seconds) in EXPORTED_MODELS.items():
+    folder = pathlib.Path(work) / name
+    folder.mkdir()
+    model = build()
+    save_model(model, str(folder / "model.keras"))
+    _export_variants(model, folder, quantizations, seconds)
+
+
+def _exports(name, model):
+  """{quantization: (path, sidecar)} of EXPORTED_MODELS[name], from the exports job; its weights are
+  checked equal to `model`'s (built here by the same function)."""
+  from tf_drnn.models import load_model
+  job = finished_job("exports")
+  assert job.returncode == 0, job.stderr[-3000:]
+  folder = pathlib.Path(job.work) / name
+  for theirs, ours in zip(load_model(str(folder / "model.keras")).get_weights(), model.get_weights(), strict=True):
+    np.testing.assert_array_equal(theirs, ours)
+  result = {}
+  for quantization in EXPORTED_MODELS[name][1]:
+    path = str(folder / f"{model.name}_{quantization}.tflite")
+    with open(sidecar_path(path)) as f:
+      result[quantization] = path, json.load(f)
+  return result
+
+
 @pytest.fixture(scope="module")
-def exported(model, tmp_path_factory):
+def model():
+  return _paper_model()
+
+
+@pytest.fixture(scope="module")
+def exported(model):
   """{quantization: (path, sidecar)} for every variant, exported once."""
-  return _export_variants(model, tmp_path_factory.mktemp("export"), QUANTIZATIONS, calibration_seconds=2.0)
+  return _exports("paper", model)
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +337,7 @@ def test_sidecar(model, exported, quantization):
   assert not [name for name in os.listdir(os.path.dirname(path)) if name.startswith(".tmp")]
 
 
-def test_sidecar_of_a_bundled_model_carries_the_bundled_figures(model, tmp_path, monkeypatch):
+def test_sidecar_of_a_bundled_model_carries_the_bundled_figures(model, exported, tmp_path, monkeypatch):
   from tf_drnn import models
   pretrained = tmp_path / "pretrained"
   pretrained.mkdir()
@@ -300,8 +352,8 @@ def test_sidecar_of_a_bundled_model_carries_the_bundled_figures(model, tmp_path,
   with open(sidecar_path(str(tmp_path / "b.tflite"))) as f:
     assert json.load(f)["reference_figures"]["models"]["drnn2_compact"] == figures
   models.save_model(model, str(tmp_path / "mine.keras"))  # Same weights, not a bundled file.
-  mine = export_tflite(model, str(tmp_path / "m.tflite"), "float16", model_path=str(tmp_path / "mine.keras"))
-  assert "reference_figures" not in mine
+  assert models.bundled_name(str(tmp_path / "mine.keras")) is None
+  assert "reference_figures" not in exported["float16"][1]  # Exported from no file at all.
 
 
 # --- errors and the command line -----------------------------------------------------------------
@@ -603,14 +655,12 @@ def test_on_device_benchmark_times_tflite_files_with_numpy_and_litert_only(model
 
 @pytest.fixture(scope="module")
 def live_model():
-  from tf_drnn.config import AudioConfig
-  return _tiny_model(seed=3, bias_seed=4, statistics_seconds=2.0,
-                     config=AudioConfig(hop_length=128, window="asymmetric_sine"), lookahead=0)
+  return _live_model()
 
 
 @pytest.fixture(scope="module")
-def live_exported(live_model, tmp_path_factory):
-  return _export_variants(live_model, tmp_path_factory.mktemp("live"), ("float32", "int8"), calibration_seconds=1.0)
+def live_exported(live_model):
+  return _exports("live", live_model)
 
 
 def test_live_model_streams_one_hop_per_call_like_offline(live_model, live_exported, mixture):
