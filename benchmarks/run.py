@@ -175,6 +175,16 @@ class Run:
     self.output_dir = output_dir
     self.results = results
     self.samples = {}
+    self.files = {}  # variant: its .tflite file, as this process opens it
+
+  def recorded(self, path):
+    """`path` as results.json records it: relative to the results' folder or else to the repository
+    when inside one of them, else as given (a committed record names no folder of this machine)."""
+    for root in (self.output_dir, _REPO):
+      relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+      if not relative.startswith(os.pardir):
+        return relative
+    return path
 
   def section(self, name, function):
     start = time.perf_counter()
@@ -222,12 +232,15 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
   from tf_drnn.models import load_model
   log(f"loading {model_path}")
   model = load_model(model_path)
-  settings = {"model": os.path.abspath(model_path), "variants": variants, "threads": threads,
+  settings = {"model": model_path, "variants": variants, "threads": threads,
               "calls": calls, "warmup": warmup, "memory_calls": memory_calls,
-              "data_dir": os.path.abspath(data_dir) if data_dir else None, "quality_clips": quality_clips,
+              "data_dir": data_dir, "quality_clips": quality_clips,
               "calibration_frames": calibration_frames, "tflite_dir": tflite_dir, "skip": list(skip),
               "training_steps": training_steps, "separation_seconds": separation_seconds}
   run = Run(output_dir, first_results(model, model_path, settings))
+  run.results["settings"]["model"] = run.results["model"]["path"] = run.recorded(model_path)
+  if data_dir:
+    run.results["settings"]["data_dir"] = run.recorded(data_dir)
   run.section("export", lambda: export_section(run, model, model_path, data_dir, tflite_dir, calibration_frames))
   if "export" in run.results.get("errors", {}):
     raise RuntimeError(f"export failed: {run.results['errors']['export']}")
@@ -272,7 +285,7 @@ def first_results(model, model_path, settings):
       "format": RESULTS_FORMAT,
       "environment": environment.describe_environment(),
       "settings": {**settings, "sample_rate": config.sample_rate, "hop_length": config.hop_length},
-      "model": {"path": os.path.abspath(model_path), "size_bytes": os.path.getsize(model_path),
+      "model": {"path": model_path, "size_bytes": os.path.getsize(model_path),
                 "structure": {k: list(v) if isinstance(v, tuple) else v for k, v in structure.items()},
                 "parameters": roofline.count_parameters(model)},
       "variants": {},
@@ -293,8 +306,9 @@ def export_section(run, model, model_path, data_dir, tflite_dir, calibration_fra
     results["export_seconds"] = seconds
   for variant in variants:
     path, sidecar = files[variant]
+    run.files[variant] = path
     results["variants"][variant] = {
-        "file": os.path.abspath(path), "size_bytes": os.path.getsize(path),
+        "file": run.recorded(path), "size_bytes": os.path.getsize(path),
         "sidecar": {k: sidecar.get(k) for k in ("quantization", "sample_rate", "n_fft", "hop_length",
                                                 "latency_samples", "frame_delay", "state_size")}}
 
@@ -305,7 +319,7 @@ def latency_section(run, threads, calls, warmup):
   for variant, entry in run.results["variants"].items():
     hop_seconds = entry["sidecar"]["hop_length"] / entry["sidecar"]["sample_rate"]  # the file's own hop
     summary, samples = latency.benchmark_file(
-        entry["file"], threads, calls, warmup, hop_seconds,
+        run.files[variant], threads, calls, warmup, hop_seconds,
         invoke_only_config=(threads[0], True), progress=lambda m, v=variant: log(f"{v}: {m}"))
     entry["latency"] = summary
     for (signature, key), seconds in samples.items():
@@ -317,7 +331,7 @@ def memory_section(run, memory_calls):
   from benchmarks import memory
   for variant, entry in run.results["variants"].items():
     log(f"{variant}: peak RSS of a streaming process")
-    entry["memory"] = {("xnnpack" if x else "builtin"): memory.peak_rss(entry["file"], memory_calls, 1, x)
+    entry["memory"] = {("xnnpack" if x else "builtin"): memory.peak_rss(run.files[variant], memory_calls, 1, x)
                        for x in (True, False)}
 
 
@@ -372,7 +386,7 @@ def quality_section(run, model, data_dir, quality_clips):
   scorer = quality.Scorer(clips)
   for variant, entry in results["variants"].items():
     log(f"{variant}: quality (separate_pcm under LiteRT)")
-    result, per_clip = scorer.score(tflite_separate_fn(entry["file"]))
+    result, per_clip = scorer.score(tflite_separate_fn(run.files[variant]))
     entry["quality"] = {"global": result, "clips": per_clip}
   log("keras: quality (Separator)")
   result, per_clip = scorer.score(Separator(model).separate_pair)

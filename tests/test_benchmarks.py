@@ -321,3 +321,14 @@ def test_arm64_report_renders_every_part():
   assert "own quantization error on the host (RMS of int8 stems minus float32 stems over the stem's RMS): " \
          "m_int8: 2.00e-06." in text
   assert text.index("## Parity") < text.index("## Timings") < text.index("## The phone estimate")
+
+
+def test_results_record_paths_relative_to_the_results_or_the_repository(tmp_path):
+  from benchmarks.run import _REPO, Run
+  run = Run(str(tmp_path / "out"), {})
+  assert run.recorded(str(tmp_path / "out" / "bundled" / "drnn2_int8.tflite")) == os.path.join("bundled",
+                                                                                             "drnn2_int8.tflite")
+  assert run.recorded(os.path.join(_REPO, "tf_drnn", "pretrained", "drnn2.keras")) == os.path.join(
+      "tf_drnn", "pretrained", "drnn2.keras")
+  assert run.recorded(os.path.join(os.pardir, "shared", "MIR-1K")) == os.path.join(os.pardir, "shared", "MIR-1K")
+  assert run.recorded("/elsewhere/model.keras") == "/elsewhere/model.keras"
