@@ -29,11 +29,10 @@ from absl import app, flags
 
 import numpy as np
 
+from benchmarks.run import DEFAULT_DATA_DIR
 from tf_drnn.cli_util import quiet_tensorflow, run_guarded
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
-DEFAULT_DATA_DIR = os.path.join(os.path.dirname(_REPO), "shared", "MIR-1K")
 REFERENCES = ("model", "oracle")
 
 
