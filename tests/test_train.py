@@ -145,6 +145,21 @@ def test_init_model_fine_tunes_from_a_trained_model(trained_run, fake_data, tmp_
     train(_tiny_options(fake_data, tmp_path / "third", init_model=trained_run, hidden_units=4))
 
 
+def test_zero_steps_score_the_init_model_and_keep_it(trained_run, fake_data, tmp_path):
+  """--train_steps=0 --init_model=M: M scored on the dev sets as step 0 and kept, e.g. an averaged model."""
+  from tf_drnn.errors import UserError
+  from tf_drnn.models import load_model
+  from tf_drnn.train import train
+  model_dir = tmp_path / "scored"
+  result = train(_tiny_options(fake_data, model_dir, init_model=trained_run, train_steps=0))
+  best = json.load(open(model_dir / "best.json"))
+  assert best["step"] == 0 and best["dev"]["score"] == pytest.approx(result["score"])
+  for kept, start in zip(load_model(str(model_dir)).get_weights(), load_model(trained_run).get_weights()):
+    np.testing.assert_array_equal(kept, start)
+  with pytest.raises(UserError, match="--train_steps=0: must be a whole number of at least 1"):
+    train(_tiny_options(fake_data, tmp_path / "none", train_steps=0))
+
+
 def test_speed_factors_add_clips(fake_data, tmp_path, caplog):
   from tf_drnn.train import train
   with caplog.at_level("INFO", logger="tf_drnn.train"):

@@ -113,14 +113,18 @@ def warm_start(model, init_model):
   keeps its input weights and starts with a zero recurrent kernel, so the grown model starts as the
   same function. Returns True when the audio settings differ (the feature statistics are to be
   measured again)."""
+  return copy_weights(model, load_model(init_model), init_model)
+
+
+def copy_weights(model, source, name):
+  """warm_start from the loaded model `source` (`name` says which in an error)."""
   from tf_drnn import model as model_lib
-  source = load_model(init_model)
   free = ("audio_config", "lookahead", "architecture", "recurrent_layers")
   source_structure, structure = model_lib.describe(source), model_lib.describe(model)
   if {k: v for k, v in source_structure.items() if k not in free} != {
       k: v for k, v in structure.items() if k not in free} or not set(
       source_structure["recurrent_layers"]) <= set(structure["recurrent_layers"]):
-    raise UserError(f"{init_model}: its structure {source_structure} differs from the flags' {structure}")
+    raise UserError(f"{name}: its structure {source_structure} differs from the flags' {structure}")
   for layer in model.layers:
     layer.set_weights(_grown_weights(source.get_layer(layer.name), layer))
   return source_structure["audio_config"] != structure["audio_config"]

@@ -176,9 +176,12 @@ def _check_choices(o):
 
 
 def _check_whole_numbers(o):
-  for flag in ("num_layers", "hidden_units", "train_steps", "batch_size", "sequence_length", "eval_every"):
+  for flag in ("num_layers", "hidden_units", "batch_size", "sequence_length", "eval_every"):
     value = getattr(o, flag)
     require(flag, value, _is_int(value) and value >= 1, "must be a whole number of at least 1")
+  # 0 steps: the --init_model scored on the dev sets as step 0 and kept (a model made elsewhere, e.g. averaged).
+  require("train_steps", o.train_steps, _is_int(o.train_steps) and o.train_steps >= (0 if o.init_model else 1),
+          "must be a whole number of at least 1 (0 with --init_model: score it and keep it)")
   for flag in ("warmup_steps", "circular_shift", "scan_unroll"):
     value = getattr(o, flag)
     require(flag, value, _is_int(value) and value >= 0, "must be a whole number of at least 0")

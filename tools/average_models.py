@@ -1,0 +1,78 @@
+"""Averages the weights of trained models into one model: a model soup (Wortsman et al., ICML 2022).
+
+Models fine-tuned from one starting model stay in one basin of the loss, and their weighted mean
+often scores at least as well as each on every dev set: a free step along a trade-off between
+collections. Each model is a .keras file, a model_dir, a bundled name, or a run's latest training
+state (RUN/state.npz). Models recurring on fewer layers than the first are grown into its structure
+first (tf_drnn.models.warm_start: zero recurrent kernels), so their function is unchanged.
+
+    python -m tools.average_models --output=soup.keras --models=runs/a,runs/b [--weights=0.5,0.5]
+
+Score the result like any model (tf-drnn-evaluate), or as a run's step 0 on its dev sets:
+tf-drnn-train --flagfile=F --init_model=soup.keras --train_steps=0 --model_dir=runs/soup.
+"""
+import json
+import os
+
+import numpy as np
+
+from tf_drnn.errors import UserError
+
+
+def load_weights_of(path, structure):
+  """The weights of model `path` in the structure of the Keras model `structure` (into a copy of it)."""
+  import keras
+
+  from tf_drnn.models import copy_weights, load_model
+  copy = keras.models.clone_model(structure)
+  source = latest_state(path) if os.path.basename(path) == "state.npz" else load_model(path)
+  if copy_weights(copy, source, path):
+    raise UserError(f"{path}: its audio settings differ from the first model's: no mean of their weights")
+  return copy.get_weights()
+
+
+def latest_state(path):
+  """The model of a run's RUN/state.npz (its latest step), rebuilt from RUN/options.json."""
+  from tf_drnn.model import build_model_from_options
+  with open(os.path.join(os.path.dirname(path), "options.json")) as f:
+    model = build_model_from_options(json.load(f))
+  with np.load(path) as saved:
+    for j, variable in enumerate(model.variables):
+      variable.assign(saved[f"model_{j}"])
+  return model
+
+
+def average_models(paths, weights=None):
+  """The first model of `paths` carrying the weighted mean of all their weights (weights: relative,
+  default equal)."""
+  from tf_drnn.models import load_model
+  weights = np.full(len(paths), 1.0) if not weights else np.asarray(weights, np.float64)
+  if len(weights) != len(paths) or np.any(weights < 0) or weights.sum() <= 0:
+    raise UserError(f"--weights={','.join(map(str, weights))}: one non-negative weight per model, not all 0")
+  first = paths[0]
+  structure = latest_state(first) if os.path.basename(first) == "state.npz" else load_model(first)
+  arrays = [load_weights_of(path, structure) for path in paths]
+  shares = weights / weights.sum()
+  structure.set_weights([sum(share * model[i] for share, model in zip(shares, arrays))
+                         for i in range(len(arrays[0]))])
+  return structure
+
+
+def main(argv):
+  del argv
+  from absl import flags
+
+  from tf_drnn.models import save_model
+  f = flags.FLAGS
+  model = average_models(f.models, [float(w) for w in f.weights] or None)
+  save_model(model, f.output)
+  print(f"wrote {f.output}: the mean of {', '.join(f.models)}")
+
+
+if __name__ == "__main__":
+  from absl import app, flags
+  flags.DEFINE_list("models", None, "The models to average (.keras, model_dir, bundled name, RUN/state.npz).",
+                    required=True)
+  flags.DEFINE_list("weights", [], "Relative weight of each model (default: equal).")
+  flags.DEFINE_string("output", None, "The averaged .keras file.", required=True)
+  app.run(main)
