@@ -160,6 +160,24 @@ def test_zero_steps_score_the_init_model_and_keep_it(trained_run, fake_data, tmp
     train(_tiny_options(fake_data, tmp_path / "none", train_steps=0))
 
 
+def test_the_example_generator_ends_with_training_and_the_data_has_no_autotuning_thread(tmp_path):
+  """After fit, the endless example generator is stopped and the tf.data pipeline runs no autotuning
+  thread: an iterator freed later by the garbage collector would wait for either, with the GIL held
+  (stalls of 5-40 s were seen)."""
+  import threading
+  from tf_drnn.train import _Backend, until_set
+  stop = threading.Event()
+  batches = until_set(iter(range(10)), stop)
+  assert [next(batches), next(batches)] == [0, 1]
+  stop.set()
+  assert list(batches) == []
+  options = _tiny_options("data", tmp_path / "run")
+  zeros = np.zeros((2, 8, 513), np.float32), np.zeros((2, 8, 2, 513), np.float32)
+  dataset = _Backend(options).dataset(iter([zeros]), options, 513)
+  assert dataset.options().autotune.enabled is False
+  assert [mixture.shape for mixture, _ in dataset] == [(2, 8, 513)]
+
+
 def test_speed_factors_add_clips(fake_data, tmp_path, caplog):
   from tf_drnn.train import train
   with caplog.at_level("INFO", logger="tf_drnn.train"):

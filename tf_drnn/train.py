@@ -108,9 +108,13 @@ def train(options: TrainOptions):
         weights=tuple(options.dataset_weights))
     teacher = load_teacher(options, model)
     epochs = -(-(options.train_steps - state.step) // options.eval_every)
-    model.fit(backend.dataset(batches, options, config.num_bins, teacher), epochs=epochs,
-              steps_per_epoch=options.eval_every, shuffle=False, callbacks=[progress] + backend.callbacks(),
-              verbose=2 if backend.is_chief else 0)
+    stop = threading.Event()
+    try:
+      model.fit(backend.dataset(until_set(batches, stop), options, config.num_bins, teacher), epochs=epochs,
+                steps_per_epoch=options.eval_every, shuffle=False, callbacks=[progress] + backend.callbacks(),
+                verbose=2 if backend.is_chief else 0)
+    finally:
+      stop.set()
   progress.finish()
   return progress.best_result
 
@@ -412,6 +416,9 @@ class _Backend:
       dataset = dataset.map(transform)
     data_options = tf.data.Options()
     data_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # No autotuning thread: the pipeline has nothing to tune (one generator, a fixed prefetch), and an
+    # iterator freed by the garbage collector waits for that thread to wake (seconds, with the GIL held).
+    data_options.autotune.enabled = False
     return dataset.with_options(data_options).prefetch(2)
 
   def callbacks(self):
@@ -430,6 +437,17 @@ class _Backend:
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
     return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def until_set(batches, stop):
+  """The batches until the threading.Event `stop` is set. The example generator is endless: once
+  training is over it must end, or a data thread may still be inside it when the garbage collector
+  frees the tf.data iterator, whose destructor then waits for that thread while holding the GIL the
+  thread needs (seconds of stall, seen as pauses in whatever ran next)."""
+  for batch in batches:
+    if stop.is_set():
+      return
+    yield batch
 
 
 def prefetch(generator, size=4):
