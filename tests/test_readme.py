@@ -1,10 +1,10 @@
 """The README is a manual: its two first commands are the ones CI runs, its models table is what the
 bundled models' records say (tools/readme_tables.py), and it points at no local data folder."""
+import os
+import pathlib
 import re
 
 import pytest
-
-import pathlib
 
 from conftest import REPO as _REPO
 
@@ -36,7 +36,15 @@ def test_ci_runs_the_readme_test_command():
   assert 'pip install --quiet -e ".[test]"' in ci and "ruff check ." in ci and "python -m pytest tests -q" in ci
 
 
-@pytest.mark.parametrize("text", ["../shared", "/work/", "session"])
+def _local_folders():
+  """This checkout's absolute path, and the folder holding it (with its separator) unless that is the root."""
+  folders = [str(REPO)]
+  if REPO.parent != REPO.parent.parent:
+    folders.append(os.path.join(str(REPO.parent), ""))
+  return folders
+
+
+@pytest.mark.parametrize("text", ["../shared", "session", *_local_folders()])
 def test_readme_names_no_local_folder_or_history(text):
   assert text not in README
 
