@@ -168,6 +168,16 @@ def export_variants(model, model_path, variants, output_dir, data_dir, calibrati
 
 # --- the run ---------------------------------------------------------------------------------------
 
+def recorded_path(path, output_dir):
+  """`path` as results.json records it: relative to the results' folder or else to the repository
+  when inside one of them, else as given (a committed record names no folder of this machine)."""
+  for root in (output_dir, _REPO):
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    if not relative.startswith(os.pardir):
+      return relative
+  return path
+
+
 class Run:
   """Collects results section by section and writes them after each one."""
 
@@ -176,15 +186,6 @@ class Run:
     self.results = results
     self.samples = {}
     self.files = {}  # variant: its .tflite file, as this process opens it
-
-  def recorded(self, path):
-    """`path` as results.json records it: relative to the results' folder or else to the repository
-    when inside one of them, else as given (a committed record names no folder of this machine)."""
-    for root in (self.output_dir, _REPO):
-      relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
-      if not relative.startswith(os.pardir):
-        return relative
-    return path
 
   def section(self, name, function):
     start = time.perf_counter()
@@ -232,15 +233,12 @@ def benchmark(output_dir, model_path=None, variants=VARIANTS, threads=(1, 2), ca
   from tf_drnn.models import load_model
   log(f"loading {model_path}")
   model = load_model(model_path)
-  settings = {"model": model_path, "variants": variants, "threads": threads,
+  settings = {"model": recorded_path(model_path, output_dir), "variants": variants, "threads": threads,
               "calls": calls, "warmup": warmup, "memory_calls": memory_calls,
-              "data_dir": data_dir, "quality_clips": quality_clips,
+              "data_dir": data_dir and recorded_path(data_dir, output_dir), "quality_clips": quality_clips,
               "calibration_frames": calibration_frames, "tflite_dir": tflite_dir, "skip": list(skip),
               "training_steps": training_steps, "separation_seconds": separation_seconds}
   run = Run(output_dir, first_results(model, model_path, settings))
-  run.results["settings"]["model"] = run.results["model"]["path"] = run.recorded(model_path)
-  if data_dir:
-    run.results["settings"]["data_dir"] = run.recorded(data_dir)
   run.section("export", lambda: export_section(run, model, model_path, data_dir, tflite_dir, calibration_frames))
   if "export" in run.results.get("errors", {}):
     raise RuntimeError(f"export failed: {run.results['errors']['export']}")
@@ -285,7 +283,7 @@ def first_results(model, model_path, settings):
       "format": RESULTS_FORMAT,
       "environment": environment.describe_environment(),
       "settings": {**settings, "sample_rate": config.sample_rate, "hop_length": config.hop_length},
-      "model": {"path": model_path, "size_bytes": os.path.getsize(model_path),
+      "model": {"path": settings["model"], "size_bytes": os.path.getsize(model_path),
                 "structure": {k: list(v) if isinstance(v, tuple) else v for k, v in structure.items()},
                 "parameters": roofline.count_parameters(model)},
       "variants": {},
@@ -308,7 +306,7 @@ def export_section(run, model, model_path, data_dir, tflite_dir, calibration_fra
     path, sidecar = files[variant]
     run.files[variant] = path
     results["variants"][variant] = {
-        "file": run.recorded(path), "size_bytes": os.path.getsize(path),
+        "file": recorded_path(path, run.output_dir), "size_bytes": os.path.getsize(path),
         "sidecar": {k: sidecar.get(k) for k in ("quantization", "sample_rate", "n_fft", "hop_length",
                                                 "latency_samples", "frame_delay", "state_size")}}
 

@@ -324,11 +324,11 @@ def test_arm64_report_renders_every_part():
 
 
 def test_results_record_paths_relative_to_the_results_or_the_repository(tmp_path):
-  from benchmarks.run import _REPO, Run
-  run = Run(str(tmp_path / "out"), {})
-  assert run.recorded(str(tmp_path / "out" / "bundled" / "drnn2_int8.tflite")) == os.path.join("bundled",
+  from benchmarks.run import _REPO, recorded_path
+  out = str(tmp_path / "out")
+  assert recorded_path(str(tmp_path / "out" / "bundled" / "drnn2_int8.tflite"), out) == os.path.join("bundled",
                                                                                              "drnn2_int8.tflite")
-  assert run.recorded(os.path.join(_REPO, "tf_drnn", "pretrained", "drnn2.keras")) == os.path.join(
+  assert recorded_path(os.path.join(_REPO, "tf_drnn", "pretrained", "drnn2.keras"), out) == os.path.join(
       "tf_drnn", "pretrained", "drnn2.keras")
-  assert run.recorded(os.path.join(os.pardir, "shared", "MIR-1K")) == os.path.join(os.pardir, "shared", "MIR-1K")
-  assert run.recorded("/elsewhere/model.keras") == "/elsewhere/model.keras"
+  assert recorded_path(os.path.join(os.pardir, "shared", "MIR-1K"), out) == os.path.join(os.pardir, "shared", "MIR-1K")
+  assert recorded_path("/elsewhere/model.keras", out) == "/elsewhere/model.keras"
