@@ -317,7 +317,7 @@ class TrainingState:
         with np.load(path) as saved:
           for prefix, variables in self._variables():
             for j, variable in enumerate(variables):
-              variable.assign(saved[f"{prefix}_{j}"])
+              variable.assign(saved[_state_key(prefix, j)])
           self.step, self.seconds_before = int(saved["step"]), float(saved["seconds"])
           self.best_dev = float(saved["best_dev"])
         self._saved_step = self.step if path == self.path else None
@@ -339,11 +339,30 @@ class TrainingState:
     from keras import ops
     if self._saved_step is not None and self._saved_step < self.step:
       os.replace(self.path, self.previous_path)
-    arrays = {f"{prefix}_{j}": ops.convert_to_numpy(variable.value)
+    arrays = {_state_key(prefix, j): ops.convert_to_numpy(variable.value)
               for prefix, variables in self._variables() for j, variable in enumerate(variables)}
     with atomic_output(self.path) as tmp, open(tmp, "wb") as f:
       np.savez(f, step=self.step, seconds=seconds, best_dev=self.best_dev, **arrays)
     self._saved_step = self.step
+
+
+def _state_key(prefix, index):
+  """The name of variable `index` of the model's or the optimizer's (`prefix`) variables in state.npz."""
+  return f"{prefix}_{index}"
+
+
+def model_from_state(path):
+  """The model of a run's MODEL_DIR/state.npz (its latest step, not its kept model), rebuilt from
+  MODEL_DIR/options.json."""
+  import numpy as np
+
+  from tf_drnn.model import build_model_from_options
+  with open(os.path.join(os.path.dirname(path), "options.json")) as f:
+    model = build_model_from_options(json.load(f))
+  with np.load(path) as saved:
+    for j, variable in enumerate(model.variables):
+      variable.assign(saved[_state_key("model", j)])
+  return model
 
 
 def kept_score(model_dir):

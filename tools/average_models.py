@@ -11,7 +11,6 @@ first (tf_drnn.models.warm_start: zero recurrent kernels), so their function is 
 Score the result like any model (tf-drnn-evaluate), or as a run's step 0 on its dev sets:
 tf-drnn-train --flagfile=F --init_model=soup.keras --train_steps=0 --model_dir=runs/soup.
 """
-import json
 import os
 
 import numpy as np
@@ -19,39 +18,29 @@ import numpy as np
 from tf_drnn.errors import UserError
 
 
-def load_weights_of(path, structure):
-  """The weights of model `path` in the structure of the Keras model `structure` (into a copy of it)."""
-  import keras
-
-  from tf_drnn.models import copy_weights, load_model
-  copy = keras.models.clone_model(structure)
-  source = latest_state(path) if os.path.basename(path) == "state.npz" else load_model(path)
-  if copy_weights(copy, source, path):
-    raise UserError(f"{path}: its audio settings differ from the first model's: no mean of their weights")
-  return copy.get_weights()
-
-
-def latest_state(path):
-  """The model of a run's RUN/state.npz (its latest step), rebuilt from RUN/options.json."""
-  from tf_drnn.model import build_model_from_options
-  with open(os.path.join(os.path.dirname(path), "options.json")) as f:
-    model = build_model_from_options(json.load(f))
-  with np.load(path) as saved:
-    for j, variable in enumerate(model.variables):
-      variable.assign(saved[f"model_{j}"])
-  return model
+def load_any(path):
+  """A model file, model_dir or bundled name (tf_drnn.models.load_model), or a run's RUN/state.npz."""
+  from tf_drnn.models import load_model
+  from tf_drnn.train import model_from_state
+  return model_from_state(path) if os.path.basename(path) == "state.npz" else load_model(path)
 
 
 def average_models(paths, weights=None):
   """The first model of `paths` carrying the weighted mean of all their weights (weights: relative,
-  default equal)."""
-  from tf_drnn.models import load_model
+  default equal); each model grown into the first one's structure first."""
+  import keras
+
+  from tf_drnn.models import copy_weights
   weights = np.full(len(paths), 1.0) if not weights else np.asarray(weights, np.float64)
   if len(weights) != len(paths) or np.any(weights < 0) or weights.sum() <= 0:
     raise UserError(f"--weights={','.join(map(str, weights))}: one non-negative weight per model, not all 0")
-  first = paths[0]
-  structure = latest_state(first) if os.path.basename(first) == "state.npz" else load_model(first)
-  arrays = [load_weights_of(path, structure) for path in paths]
+  structure = load_any(paths[0])
+  arrays = [structure.get_weights()]
+  for path in paths[1:]:
+    grown = keras.models.clone_model(structure)
+    if copy_weights(grown, load_any(path), path):
+      raise UserError(f"{path}: its audio settings differ from the first model's: no mean of their weights")
+    arrays.append(grown.get_weights())
   shares = weights / weights.sum()
   structure.set_weights([sum(share * model[i] for share, model in zip(shares, arrays))
                          for i in range(len(arrays[0]))])
