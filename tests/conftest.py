@@ -1,4 +1,5 @@
 """Shared fixtures: tiny models and signals made by the tests; real MIR-1K only where present."""
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -82,6 +83,20 @@ def write_fake_mir1k(root, clips=None, seconds=0.6, sample_rate=16000):
     soundfile.write(os.path.join(root, "Wavfile", name + ".wav"), np.stack([accompaniment, vocals], 1),
                     sample_rate, subtype="PCM_16")
   return root
+
+
+# --- the garbage collector ---------------------------------------------------------------------------
+# TensorFlow and Keras leave millions of long-lived objects, and each full collection walks all of them
+# (about half a second on two cores, dozens of times a session). What is still alive when a test module
+# ends (imports, session fixtures) is collected once and frozen: later full collections walk only what
+# the next modules make.
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+  yield  # the module's fixtures are finalized by now
+  if nextitem is None or nextitem.module is not item.module:
+    gc.collect()
+    gc.freeze()
 
 
 # --- slow commands in other processes, started when the session starts ------------------------------
