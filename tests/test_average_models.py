@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import run_command
 from tf_drnn.errors import UserError
 from tf_drnn.model import ModelParts, build_model
 from tf_drnn.models import load_model, save_model
@@ -39,3 +40,17 @@ def test_a_model_with_fewer_recurrences_joins_with_zero_recurrent_kernels(tmp_pa
     average_models([plain, grown])  # a DRNN-2 cannot take the sRNN's recurrence on hidden_1
   with pytest.raises(UserError, match="one non-negative weight per model"):
     average_models([plain, plain], [1.0])
+
+
+@pytest.mark.parametrize("weights,message", [("1,abc", "error: --weights=1,abc: one number per model"),
+                                             ("1", "error: --weights=1.0: one non-negative weight per model")])
+def test_the_command_writes_the_soup_or_says_what_is_wrong_in_one_line(tmp_path, weights, message):
+  (a, weights_a), (b, weights_b) = _saved(tmp_path, "a", "drnn2", 1), _saved(tmp_path, "b", "drnn2", 2)
+  output = tmp_path / "soup.keras"
+  result = run_command("tools.average_models", f"--models={a},{b}", f"--weights={weights}", f"--output={output}")
+  assert (result.returncode, result.stderr.strip().splitlines()[-1].startswith(message)) == (2, True)
+  assert "Traceback" not in result.stderr and not output.exists()
+  result = run_command("tools.average_models", f"--models={a},{b}", f"--output={output}")
+  assert result.returncode == 0 and f"wrote {output}" in result.stdout
+  np.testing.assert_allclose(load_model(str(output)).get_weights()[3], 0.5 * weights_a[3] + 0.5 * weights_b[3],
+                             rtol=1e-6)

@@ -47,21 +47,33 @@ def average_models(paths, weights=None):
   return structure
 
 
+def _weights(texts):
+  """--weights as numbers (an empty list: equal weights)."""
+  try:
+    return [float(text) for text in texts] or None
+  except ValueError:
+    raise UserError(f"--weights={','.join(texts)}: one number per model") from None
+
+
 def main(argv):
   del argv
   from absl import flags
 
+  from tf_drnn.cli_util import run_guarded
   from tf_drnn.models import save_model
   f = flags.FLAGS
-  model = average_models(f.models, [float(w) for w in f.weights] or None)
-  save_model(model, f.output)
+  run_guarded(lambda: save_model(average_models(f.models, _weights(f.weights)), f.output))
   print(f"wrote {f.output}: the mean of {', '.join(f.models)}")
 
 
-if __name__ == "__main__":
-  from absl import app, flags
+def define_flags():
+  from absl import flags
   flags.DEFINE_list("models", None, "The models to average (.keras, model_dir, bundled name, RUN/state.npz).",
                     required=True)
   flags.DEFINE_list("weights", [], "Relative weight of each model (default: equal).")
   flags.DEFINE_string("output", None, "The averaged .keras file.", required=True)
-  app.run(main)
+
+
+if __name__ == "__main__":
+  from tf_drnn.cli_util import run_app
+  run_app(define_flags, main)
