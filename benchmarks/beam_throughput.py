@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags
+from absl import flags
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
@@ -143,5 +143,5 @@ def _version(package):
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main)
+  from tf_drnn.cli_util import run_app
+  run_app(define_flags, main, import_tensorflow=False)

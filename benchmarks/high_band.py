@@ -25,12 +25,12 @@ Writes results.json and summary.md into --output_dir.
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 
 import numpy as np
 
 from benchmarks.run import DEFAULT_DATA_DIR
-from tf_drnn.cli_util import quiet_tensorflow, run_guarded
+from tf_drnn.cli_util import run_app, run_guarded
 
 FLAGS = flags.FLAGS
 REFERENCES = ("model", "oracle")
@@ -205,13 +205,9 @@ def render(results):
 
 def main(argv):
   del argv
-  from tf_drnn.cli_util import import_tensorflow_quietly
-  import_tensorflow_quietly()
   run_guarded(lambda: run(FLAGS.output_dir, FLAGS.data_dir, FLAGS.model, FLAGS.split, FLAGS.dev_clips,
                           [float(c) for c in FLAGS.cutoffs], FLAGS.rules, FLAGS.rate, FLAGS.max_clips))
 
 
 if __name__ == "__main__":
-  quiet_tensorflow()
-  define_flags()
-  app.run(main)
+  run_app(define_flags, main)

@@ -21,9 +21,9 @@ import os
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from tf_drnn.cli_util import quiet_tensorflow, run_guarded
+from tf_drnn.cli_util import quiet_tensorflow, run_app, run_guarded
 from tf_drnn.errors import UserError, first_line
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -451,8 +451,11 @@ def compare(paths, output_dir):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  del argv  # run_app refuses stray arguments
+  return run_guarded(_main)
+
+
+def _main():
   if FLAGS.compare:
     print(compare([p for p in FLAGS.compare.split(",") if p], FLAGS.output_dir), end="")
     return 0
@@ -469,8 +472,7 @@ def main(argv):
 
 
 def run():
-  define_flags()
-  run_guarded(lambda: app.run(main))
+  run_app(define_flags, main, import_tensorflow=False)  # benchmark() imports it quietly
 
 
 if __name__ == "__main__":

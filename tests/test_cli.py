@@ -60,3 +60,49 @@ def test_separating_from_python_prints_nothing_on_stderr(background):
   assert background.returncode == 0, background.stderr
   assert background.stdout == "['accompaniment', 'vocals']\n"
   assert background.stderr == ""
+
+
+# Scripts meant to run on a device without the package (NumPy and LiteRT only): argparse, no runner;
+# and the child process benchmarks.run starts to measure streaming memory (positional arguments).
+_STANDALONE_SCRIPTS = {"benchmarks/on_device.py", "benchmarks/arm64_report.py", "benchmarks/memory.py"}
+
+
+def _functions(path):
+  import ast
+  tree = ast.parse(open(path).read())
+  return tree, {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def _entry_calls(path):
+  """Names called by a module's `if __name__ == "__main__":` block, followed into the functions it
+  calls that are defined in that module or imported from the package's modules."""
+  import ast
+  import os
+  tree, functions = _functions(path)
+  guards = [node for node in tree.body if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
+  called, pending = set(), list(guards)
+  while pending:
+    node = pending.pop()
+    for child in ast.walk(node):
+      if isinstance(child, ast.ImportFrom) and child.module and child.module.startswith("tf_drnn."):
+        module_path = os.path.join(REPO, *child.module.split(".")) + ".py"
+        imported = _functions(module_path)[1] if os.path.exists(module_path) else {}
+        functions = {**imported, **functions}  # the imported functions, and what they call there
+      if isinstance(child, ast.Call):
+        name = ast.unparse(child.func).split(".")[-1]
+        if name not in called and name in functions:
+          pending.append(functions[name])
+        called.add(name)
+  return bool(guards), called
+
+
+def test_every_command_runs_through_the_one_runner():
+  import glob
+  import os
+  paths = [p for folder in ("tf_drnn", "tools", "benchmarks")
+           for p in sorted(glob.glob(os.path.join(REPO, folder, "*.py")))]
+  commands = {os.path.relpath(p, REPO): _entry_calls(p)[1] for p in paths if _entry_calls(p)[0]}
+  assert len(commands) >= 14, sorted(commands)
+  bypassing = [p for p, called in commands.items()
+               if p not in _STANDALONE_SCRIPTS and "run_app" not in called]
+  assert not bypassing, f"commands not started by tf_drnn.cli_util.run_app: {bypassing}"

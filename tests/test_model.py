@@ -139,6 +139,21 @@ def test_save_and_load_roundtrip(tiny_model, tmp_path):
   assert model_lib.describe(loaded) == model_lib.describe(tiny_model)
 
 
+def test_bundle_names_a_missing_input_before_writing_anything(tmp_path):
+  import types
+
+  from tf_drnn.errors import UserError
+  from tools.bundle import _check_inputs
+  (tmp_path / "model.keras").write_bytes(b"")
+  values = dict(model_dir=str(tmp_path), flagfile_path=str(tmp_path / "run.flags"), evaluation=None,
+                tflite_evaluation=None, benchmark=None, produced_evaluation=None, produced_tflite_evaluation=None)
+  with pytest.raises(UserError, match="best.json: no such file"):
+    _check_inputs(types.SimpleNamespace(**values))
+  (tmp_path / "best.json").write_text("{}")
+  (tmp_path / "run.flags").write_text("")
+  _check_inputs(types.SimpleNamespace(**values))
+
+
 def test_bundle_records_the_measured_figures(tmp_path):
   import json
 

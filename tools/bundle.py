@@ -138,10 +138,25 @@ def record_figures(name, evaluation_path, tflite_evaluation_path, benchmark_path
   return record["figures"]
 
 
+def _check_inputs(f):
+  """Every file the flags name exists, before anything is written. UserError."""
+  from tf_drnn.errors import UserError
+  needed = [os.path.join(f.model_dir, "model.keras"), os.path.join(f.model_dir, "best.json"),
+            f.flagfile_path] if f.model_dir else []
+  needed += [path for path in (f.evaluation, f.tflite_evaluation, f.benchmark, f.produced_evaluation,
+                               f.produced_tflite_evaluation) if path]
+  missing = [path for path in needed if not os.path.isfile(path)]
+  if missing:
+    raise UserError(f"{missing[0]}: no such file")
+
+
 def main(argv):
   del argv
   from absl import flags
+
+  from tf_drnn.cli_util import run_guarded
   f = flags.FLAGS
+  run_guarded(lambda: _check_inputs(f))
   if f.model_dir:
     bundle(f.model_dir, f.flagfile_path, f.name)
   if f.evaluation or f.tflite_evaluation or f.benchmark:
@@ -150,8 +165,8 @@ def main(argv):
                                     produced_paths=produced), indent=2))
 
 
-if __name__ == "__main__":
-  from absl import app, flags
+def define_flags():
+  from absl import flags
   flags.DEFINE_string("model_dir", None, "A tf-drnn-train model_dir to bundle (with --flagfile_path).")
   flags.DEFINE_string("flagfile_path", None, "The flagfile that trained it.")
   flags.DEFINE_string("name", "drnn2", "Bundled model name (a key of tf_drnn.models.BUNDLED_MODELS).")
@@ -173,4 +188,8 @@ if __name__ == "__main__":
       lambda v: (all(v[k] for k in ("evaluation", "tflite_evaluation", "benchmark"))
                  or not any(v[k] for k in ("evaluation", "tflite_evaluation", "benchmark"))) and any(v.values()),
       "pass --model_dir (and --flagfile_path), or all of --evaluation, --tflite_evaluation and --benchmark")
-  app.run(main)
+
+
+if __name__ == "__main__":
+  from tf_drnn.cli_util import run_app
+  run_app(define_flags, main, import_tensorflow=False)

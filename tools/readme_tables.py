@@ -76,7 +76,11 @@ def main(argv):
   print(table)
 
 
-if __name__ == "__main__":
-  from absl import app, flags
+def define_flags():
+  from absl import flags
   flags.DEFINE_bool("write", False, "Replace the table in README.md.")
-  app.run(main)
+
+
+if __name__ == "__main__":
+  from tf_drnn.cli_util import run_app
+  run_app(define_flags, main, import_tensorflow=False)
