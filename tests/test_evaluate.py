@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import run_command
+from conftest import background_job, run_command, write_fake_mir1k
 from tf_drnn import evaluate, metrics, scoring
 from tf_drnn.data.base import Track, unit_energy_mix
 from tf_drnn.errors import UserError
@@ -148,14 +148,20 @@ def test_cli_bad_input_is_one_error_line_and_exit_2(fake_mir1k, tmp_path, case, 
   assert not (tmp_path / "out.json").exists()
 
 
-def test_baseline_methods_do_not_import_tensorflow(fake_mir1k, tmp_path):
+@background_job("baseline_without_tensorflow")
+def _baseline_without_tensorflow_job(work):
+  data = write_fake_mir1k(os.path.join(work, "MIR-1K"))
   code = ("import sys; from tf_drnn import evaluate; "
-          f"evaluate.evaluate_command(evaluate.EvaluateOptions({str(fake_mir1k)!r}, method='rpca', "
-          f"output={str(tmp_path / 'r.json')!r}, workers=1, progress=False)); "
+          f"evaluate.evaluate_command(evaluate.EvaluateOptions({data!r}, method='rpca', "
+          f"output={os.path.join(work, 'r.json')!r}, workers=1, progress=False)); "
           "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print('ok')")
-  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-  assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+  return ["-c", code], {"OPENBLAS_NUM_THREADS": "1"}
+
+
+@pytest.mark.background("baseline_without_tensorflow")
+def test_baseline_methods_do_not_import_tensorflow(background):
+  assert background.returncode == 0 and background.stdout.strip() == "ok", background.stderr
+  assert json.load(open(os.path.join(background.work, "r.json")))["method"] == "rpca"
 
 
 def test_cli_help_lists_the_flags_without_tensorflow():

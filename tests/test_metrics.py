@@ -94,6 +94,20 @@ def test_nsdr_is_sdr_gain_over_the_mixture(signals):
   assert row["num_samples"] == N
 
 
+def test_the_mixtures_own_sdr_is_computed_once_per_clip(signals, monkeypatch):
+  v, a, n = signals
+  calls = []
+  bss_eval = metrics.bss_eval
+  monkeypatch.setattr(metrics, "_UNPROCESSED_SDR", {})
+  monkeypatch.setattr(metrics, "bss_eval", lambda r, e: calls.append(e) or bss_eval(r, e))
+  first = metrics.score_clip("clip", v, a, v + n, a + n, v + a)
+  again = metrics.score_clip("clip", v, a, v + 0.5 * n, a + 0.5 * n, v + a)  # other estimates, same clip
+  assert len(calls) == 3 and first.mixture_sdr == again.mixture_sdr
+  np.testing.assert_allclose(first.mixture_sdr, bss_eval(np.stack([v, a]), np.stack([v + a, v + a]))[0])
+  louder = metrics.score_clip("louder", v, 2 * a, v + n, 2 * a + n, v + 2 * a)  # another clip: scored anew
+  assert len(calls) == 5 and louder.mixture_sdr[0] < first.mixture_sdr[0] - 5
+
+
 def test_mixture_as_estimate_has_zero_nsdr(signals):
   v, a, _ = signals
   score = metrics.score_clip("clip", v, 0.5 * a, v + 0.5 * a, v + 0.5 * a)

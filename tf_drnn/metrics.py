@@ -7,6 +7,7 @@ A clip BSS Eval cannot score (a silent source, a silent estimate, fewer samples 
 distortion filter) is kept as a skipped ClipScore with the reason, and left out of the G-metrics.
 """
 import dataclasses
+import hashlib
 import warnings
 
 import numpy as np
@@ -82,10 +83,29 @@ def score_clip(name, vocals, accompaniment, vocals_estimate, accompaniment_estim
   if mixture is None:
     mixture = vocals + accompaniment
   sdr, sir, sar = bss_eval(references, np.stack([vocals_estimate, accompaniment_estimate]))
-  mixture_sdr, _, _ = bss_eval(references, np.stack([mixture, mixture]))
   as_tuple = lambda a: tuple(float(v) for v in a)
   return ClipScore(name, int(len(vocals)), as_tuple(sdr), as_tuple(sir), as_tuple(sar),
-                   as_tuple(mixture_sdr))
+                   unprocessed_sdr(references, mixture))
+
+
+_UNPROCESSED_SDR = {}  # content digest of (references, mixture) -> the mixture's SDR per source
+
+
+def unprocessed_sdr(references, mixture):
+  """SDR of the mixture itself as every source's estimate (NSDR's baseline), per source, dB.
+
+  references: [sources, samples]; mixture: [samples]. It depends on the clip alone, so it is
+  computed once per process and content: training scores the same dev clips at every evaluation.
+  """
+  digest = hashlib.sha1()
+  for array in (np.asarray(references), np.asarray(mixture)):
+    digest.update(f"{array.dtype}{array.shape}".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+  key = digest.hexdigest()
+  if key not in _UNPROCESSED_SDR:
+    sdr, _, _ = bss_eval(references, np.stack([mixture] * len(references)))
+    _UNPROCESSED_SDR[key] = tuple(float(v) for v in sdr)
+  return _UNPROCESSED_SDR[key]
 
 
 def global_metrics(scores):
