@@ -264,6 +264,25 @@ def test_worker_processes_give_the_same_scores():
     assert parallel_result[source] == pytest.approx(serial_result[source])
 
 
+def test_the_oracle_masks_under_the_stft_it_is_given():
+  from benchmarks.oracle_stft import ideal_mask_scores
+  from tf_drnn.baselines import oracle_separator
+  from tf_drnn.config import AudioConfig
+  live = AudioConfig(hop_length=128, window="asymmetric_sine")
+  vocals, accompaniment = sources(0.5, 3)
+  mixture = vocals + accompaniment
+  ours = scoring.OracleEstimator("irm", live)("clip", mixture, vocals, accompaniment)
+  np.testing.assert_array_equal(ours[0], oracle_separator(mixture, vocals, accompaniment, "irm", live)[0])
+  default = scoring.OracleEstimator("irm")("clip", mixture, vocals, accompaniment)
+  assert np.max(np.abs(ours[0] - default[0])) > 1e-3
+  tracks = synthetic_tracks()  # the benchmark of each STFT's ceiling scores as evaluate's oracle does
+  _, evaluated = scoring.score_estimates(evaluate.make_estimator("oracle_irm")[0], tracks)
+  row = ideal_mask_scores(None, tracks, tracks)
+  assert row["mir1k_test_vocal_GNSDR"] == pytest.approx(evaluated["vocals"]["GNSDR"])
+  as_mixed, _ = scoring.score_estimates(scoring.OracleEstimator("irm"), tracks, voice_db=None)
+  assert row["produced_dev_mean_vocal_SDR"] == pytest.approx(np.mean([s.sdr[0] for s in as_mixed]))
+
+
 def test_oracle_scores_far_above_the_mixture_through_the_loop():
   tracks = synthetic_tracks()
   _, floor = evaluate.score_estimates(evaluate.make_estimator("mixture")[0], tracks)

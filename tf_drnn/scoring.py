@@ -46,12 +46,15 @@ class BlindEstimator:
 
 @dataclasses.dataclass(frozen=True)
 class OracleEstimator:
-  """Ideal mask ("irm" or "ibm") from the true sources (:func:`tf_drnn.baselines.oracle_separator`)."""
+  """Ideal mask ("irm" or "ibm") from the true sources (:func:`tf_drnn.baselines.oracle_separator`),
+  under `config`'s STFT (None: the project's default)."""
   kind: str
+  config: object = None
 
   def __call__(self, name, mixture, vocals, accompaniment):
     from tf_drnn.baselines import oracle_separator
-    return oracle_separator(mixture, vocals, accompaniment, self.kind)
+    from tf_drnn.config import DEFAULT_AUDIO_CONFIG
+    return oracle_separator(mixture, vocals, accompaniment, self.kind, self.config or DEFAULT_AUDIO_CONFIG)
 
 
 @dataclasses.dataclass(frozen=True)
