@@ -25,6 +25,7 @@ def define_flags():
   define_output_dir("results.json and summary.md", required=True)
   define_data_dir(note="Two folders: MIR-1K, then a stems collection (MUSDB18-7).", several=True, required=True)
   flags.DEFINE_list("models", ["drnn2_compact", "drnn2_live"], "Models whose STFT settings to score.")
+  flags.DEFINE_list("stfts", [], "More STFT settings to score, each N_FFT/HOP/WINDOW (e.g. 1024/64/asymmetric_sine).")
   flags.DEFINE_integer("max_clips", 0, "Score only N clips of each collection, spread evenly (0: all).")
 
 
@@ -47,7 +48,18 @@ def ideal_mask_scores(config, mir1k, produced):
           "produced_dev_mean_vocal_SDR": float(np.mean([s.sdr[0] for s in songs if not s.skipped]))}
 
 
-def run(output_dir, data_dirs, models, max_clips=0):
+def parse_stft(text):
+  """"N_FFT/HOP/WINDOW" -> AudioConfig (16 kHz). UserError."""
+  from tf_drnn.config import AudioConfig
+  from tf_drnn.errors import UserError
+  try:
+    n_fft, hop, window = text.split("/")
+    return AudioConfig(n_fft=int(n_fft), hop_length=int(hop), window=window)
+  except ValueError as error:
+    raise UserError(f"--stfts={text}: expected N_FFT/HOP/WINDOW ({error})") from None
+
+
+def run(output_dir, data_dirs, models, max_clips=0, stfts=()):
   from tf_drnn.atomic import write_json, write_text
   from tf_drnn.data import load_dataset
   from tf_drnn.errors import UserError
@@ -56,10 +68,9 @@ def run(output_dir, data_dirs, models, max_clips=0):
     raise UserError(f"--data_dir={','.join(data_dirs)}: give two folders, MIR-1K and a stems collection")
   mir1k = spread_evenly(load_dataset("mir1k", data_dirs[0]).tracks("test"), max_clips)
   produced = spread_evenly(load_dataset("stems", data_dirs[1]).tracks("dev"), max_clips)
-  rows = []
-  for model in models:
-    config = stft_settings(model)
-    rows.append({"model": model, "audio_config": config.as_dict(), **ideal_mask_scores(config, mir1k, produced)})
+  settings = [(model, stft_settings(model)) for model in models] + [("", parse_stft(text)) for text in stfts]
+  rows = [{"model": model, "audio_config": config.as_dict(), **ideal_mask_scores(config, mir1k, produced)}
+          for model, config in settings]
   os.makedirs(output_dir, exist_ok=True)
   write_json(os.path.join(output_dir, "results.json"), {
       "format": RESULTS_FORMAT, "mir1k_clips": len(mir1k), "produced_songs": len(produced), "rows": rows})
@@ -74,7 +85,7 @@ def summary(rows, mir1k_clips, produced_songs):
            "| --- | --- | ---: | ---: | ---: | ---: |"]
   for r in rows:
     c = r["audio_config"]
-    lines.append(f"| {r['model']} | {c['n_fft']} / {c['hop_length']} / {c['window']} | "
+    lines.append(f"| {r['model'] or '—'} | {c['n_fft']} / {c['hop_length']} / {c['window']} | "
                  f"{r['mir1k_test_vocal_GNSDR']:.2f} | {r['mir1k_test_vocal_GSIR']:.2f} | "
                  f"{r['mir1k_test_vocal_GSAR']:.2f} | {r['produced_dev_mean_vocal_SDR']:.2f} |")
   return "\n".join(lines) + "\n"
@@ -82,7 +93,7 @@ def summary(rows, mir1k_clips, produced_songs):
 
 def main(argv):
   del argv
-  run_guarded(lambda: run(FLAGS.output_dir, FLAGS.data_dir.split(","), FLAGS.models, FLAGS.max_clips))
+  run_guarded(lambda: run(FLAGS.output_dir, FLAGS.data_dir.split(","), FLAGS.models, FLAGS.max_clips, FLAGS.stfts))
   with open(os.path.join(FLAGS.output_dir, "summary.md")) as f:
     print(f.read(), end="")
 

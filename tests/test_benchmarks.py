@@ -2,6 +2,7 @@
 rendering, file discovery, the memory child, the command's error line. No wall-clock assertions.
 """
 import json
+import re
 import os
 import subprocess
 import sys
@@ -332,3 +333,13 @@ def test_results_record_paths_relative_to_the_results_or_the_repository(tmp_path
       "tf_drnn", "pretrained", "drnn2.keras")
   assert recorded_path(os.path.join(os.pardir, "shared", "MIR-1K"), out) == os.path.join(os.pardir, "shared", "MIR-1K")
   assert recorded_path("/elsewhere/model.keras", out) == "/elsewhere/model.keras"
+
+
+def test_oracle_stft_settings_are_read_as_audio_configs():
+  from benchmarks.oracle_stft import parse_stft
+  from tf_drnn.config import AudioConfig
+  assert parse_stft("1024/64/asymmetric_sine") == AudioConfig(n_fft=1024, hop_length=64, window="asymmetric_sine")
+  for text, problem in (("1024/64", "expected N_FFT/HOP/WINDOW"), ("1024/300/sine", "hop = n_fft / 2"),
+                        ("1024/128/hann", "unsupported window")):
+    with pytest.raises(UserError, match=f"^--stfts={text}: .*{re.escape(problem)}"):
+      parse_stft(text)
