@@ -8,7 +8,7 @@ with open("tf_drnn/__init__.py") as _init:
   VERSION = re.search(r'^__version__ = "([^"]+)"', _init.read(), re.M).group(1)
 
 # Keras and the audio/scoring libraries: training, evaluation and the demo under either backend.
-KERAS_STACK = ["keras>=3.3", "librosa>=0.10", "mir_eval>=0.7,<0.9", "matplotlib", "tensorboard"]
+KERAS_STACK = ["keras>=3.3", "librosa>=0.10", "scipy", "matplotlib", "tensorboard"]
 
 setup(
     name="tf-drnn",
@@ -48,9 +48,10 @@ setup(
         # checked by tests/test_export.py) that may move in any minor release.
         "train": ["tensorflow>=2.16,<2.22", *KERAS_STACK],
         "runtime": [],  # the base install; `pip install "tf-drnn[runtime]"` names it
-        # test: the suite, its linter, JAX on the CPU for the trainer's JAX-backend test, and Beam for the
-        # catalogue pipeline's tests (so the suite runs with protobuf 6, the range Beam and TensorFlow share).
-        "test": ["tf-drnn[train,beam]", "pytest", "psutil", "ruff", "jax[cpu]"],
+        # test: the suite, its linter, mir_eval (the reference tf_drnn.bss_eval is checked against), JAX on
+        # the CPU for the trainer's JAX-backend test, and Beam for the catalogue pipeline's tests (so the
+        # suite runs with protobuf 6, the range Beam and TensorFlow share).
+        "test": ["tf-drnn[train,beam]", "pytest", "psutil", "ruff", "jax[cpu]", "mir_eval>=0.7,<0.9"],
         "benchmarks": ["tf-drnn[train]", "psutil"],  # benchmarks/run.py exports with TensorFlow
         "jax": [*KERAS_STACK, "jax"],  # tf-drnn-train-jax: training where only JAX is installed (no TensorFlow)
         # tf-drnn-separate-beam. Beam 2.76-2.78 need protobuf<7 and TensorFlow >=6.31.1: pinned

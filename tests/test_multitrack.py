@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from conftest import run_command, sung_like_mixture
-from tf_drnn.bss_eval_v4 import bss_eval_v4
+from tf_drnn.bss_eval import bss_eval_v4
 from tf_drnn.config import DEFAULT_AUDIO_CONFIG
 from tf_drnn.data import load_dataset
 from tf_drnn.data.multitrack import MUSDB18HQ, MUSDB_VALIDATION, StemsFolders, read_native

@@ -280,7 +280,7 @@ def _clips_info(o, split, selection, authors):
       "mixing": (f"{o.voice_db:+g} dB: vocals and accompaniment each scaled to unit RMS, the vocals then "
                  f"by {o.voice_db:+g} dB, summed, unshifted" if o.voice_db else
                  "0 dB: vocals and accompaniment each scaled to unit RMS, summed, unshifted"),
-      "metrics": "BSS Eval v3 (mir_eval.separation.bss_eval_sources, no permutation); "
+      "metrics": "BSS Eval v3 (mir_eval.separation.bss_eval_sources' metrics, tf_drnn.bss_eval; no permutation); "
                  "NSDR = SDR(estimate) - SDR(mixture); G-metrics weighted by clip length",
   }
   if o.method == "rpca":

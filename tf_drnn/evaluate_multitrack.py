@@ -5,7 +5,7 @@
 at the file's rate and channels, and scores the estimates against the stems (accompaniment =
 the sum of the non-vocal stems):
 
-- the museval convention of MUSDB18 results (SiSEC 2018): BSS Eval v4 (:mod:`tf_drnn.bss_eval_v4`,
+- the museval convention of MUSDB18 results (SiSEC 2018): BSS Eval v4 (:mod:`tf_drnn.bss_eval`,
   images metrics, 512-tap time-invariant filters), 1-second windows, a track's score the median
   over its windows (silent windows left out), the collection's the median over tracks;
 - our G-metrics: each track scored as one window (BSS Eval v4 = v3 images on the whole track),
@@ -61,7 +61,7 @@ def _median(values):
 
 def mixture_sdr(reference, mixture):
   """BSS Eval v4 images SDR of the mixture as the estimate: 10 log10(|s|^2 / |x - s|^2), dB."""
-  from tf_drnn.bss_eval_v4 import _db
+  from tf_drnn.bss_eval import _db
   reference, mixture = np.asarray(reference, np.float64), np.asarray(mixture, np.float64)
   return float(_db(np.sum(reference ** 2), np.sum((mixture - reference) ** 2)))
 
@@ -73,7 +73,7 @@ def score_track(name, mixture, vocals, accompaniment, estimates, rate, window_se
   All signals float [samples, channels] at `rate`; estimates = (vocals, accompaniment).
   whole_v3: whole-track scores by BSS Eval v3 sources (mono signals; ISR is then NaN).
   """
-  from tf_drnn.bss_eval_v4 import bss_eval_v4
+  from tf_drnn.bss_eval import bss_eval_v4
   references = np.stack([vocals, accompaniment])
   estimated = np.stack([np.asarray(e, np.float32).reshape(references.shape[1:]) for e in estimates])
   window = int(round(window_seconds * rate))

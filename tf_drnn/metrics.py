@@ -1,4 +1,4 @@
-"""BSS Eval v3 scores (mir_eval), NSDR and length-weighted global metrics (GNSDR, GSIR, GSAR).
+"""BSS Eval v3 scores (mir_eval's definitions), NSDR and length-weighted global metrics (GNSDR, GSIR, GSAR).
 
 Conventions of Huang et al. (2014): NSDR = SDR(estimate, reference) - SDR(mixture, reference);
 the G-metrics are means over clips weighted by clip length in samples.
@@ -8,7 +8,6 @@ distortion filter) is kept as a skipped ClipScore with the reason, and left out 
 """
 import dataclasses
 import hashlib
-import warnings
 
 import numpy as np
 
@@ -59,22 +58,13 @@ def unscorable(sources, what="reference"):
   return None
 
 
-def _guard_numpy_linalg():
-  """mir_eval 0.8.2 catches `np.linalg.linalg.LinAlgError` (a singular projection system), a name
-  NumPy 2.4 removed: the failure turned into an AttributeError. Give it the name back."""
-  if not hasattr(np.linalg, "linalg"):
-    np.linalg.linalg = np.linalg
-
-
 def bss_eval(references, estimates):
-  """BSS Eval v3 without permutation. references, estimates: [sources, samples] -> (sdr, sir, sar)."""
-  import mir_eval
-  _guard_numpy_linalg()
-  with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
-        np.asarray(references, np.float64), np.asarray(estimates, np.float64), compute_permutation=False)
-  return sdr, sir, sar
+  """BSS Eval v3 without permutation. references, estimates: [sources, samples] -> (sdr, sir, sar).
+
+  mir_eval.separation.bss_eval_sources' definitions and filters (tf_drnn.bss_eval.bss_eval_v3_sources:
+  the references' Gram matrix once for every source; tests/test_metrics.py checks it against mir_eval)."""
+  from tf_drnn.bss_eval import bss_eval_v3_sources
+  return bss_eval_v3_sources(np.asarray(references, np.float64), np.asarray(estimates, np.float64))
 
 
 def score_clip(name, vocals, accompaniment, vocals_estimate, accompaniment_estimate, mixture=None):

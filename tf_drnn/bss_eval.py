@@ -11,6 +11,10 @@ rewritten to need only NumPy and SciPy (museval pulls in musdb, pandas and ffmpe
 to hold bounded memory on long tracks: the correlations are accumulated block by block. With one
 window covering the whole signal it equals `mir_eval.separation.bss_eval_images` (v3 images);
 tests/test_multitrack.py checks both against reference values.
+
+The same machinery gives BSS Eval v3's sources metrics (:func:`bss_eval_v3_sources`, what
+`mir_eval.separation.bss_eval_sources` computes), with the references' correlations and Gram
+matrix computed once for all sources instead of once per source and projection.
 """
 import numpy as np
 import scipy.linalg
@@ -45,13 +49,14 @@ def _correlations(signals, lags):
   samples = signals.shape[1]
   count = signals.shape[0] * signals.shape[2]
   pad = lags - 1
-  block = _BLOCK_FFT - 2 * pad
-  spectra_sum = np.zeros((count, count, _BLOCK_FFT // 2 + 1), np.complex128)
+  fft_size = min(_BLOCK_FFT, 1 << int(np.ceil(np.log2(samples + 2 * pad))))  # short signals: one small block
+  block = fft_size - 2 * pad
+  spectra_sum = np.zeros((count, count, fft_size // 2 + 1), np.complex128)
   for start in range(0, samples, block):
-    extended = np.fft.rfft(_channels(signals, start - pad, start + block + pad), _BLOCK_FFT)
-    plain = np.fft.rfft(_channels(signals, start, min(start + block, samples)), _BLOCK_FFT)
+    extended = np.fft.rfft(_channels(signals, start - pad, start + block + pad), fft_size)
+    plain = np.fft.rfft(_channels(signals, start, min(start + block, samples)), fft_size)
     spectra_sum += extended[:, None, :] * np.conj(plain)[None, :, :]
-  return np.fft.irfft(spectra_sum, _BLOCK_FFT)[..., :2 * pad + 1]
+  return np.fft.irfft(spectra_sum, fft_size)[..., :2 * pad + 1]
 
 
 def _gram(xc, rows, lags):
@@ -146,12 +151,13 @@ def _fit_filters(references, estimates, filters_len):
   xc = _correlations(np.concatenate([references, estimates]), filters_len)
   reference_rows = list(range(nsrc * nchan))
   gram = _gram(xc, reference_rows, filters_len)
+  estimate_rows = [list(range(nsrc * nchan + j * nchan, nsrc * nchan + (j + 1) * nchan)) for j in range(nsrc)]
+  on_all = _filters(gram, xc, reference_rows, sum(estimate_rows, []), filters_len)  # one system, every estimate
   filters = []
   for j in range(nsrc):
-    estimate_rows = [nsrc * nchan + j * nchan + c for c in range(nchan)]
     own = slice(j * nchan * filters_len, (j + 1) * nchan * filters_len)
-    filters.append((_filters(gram, xc, reference_rows, estimate_rows, filters_len),
-                    _filters(gram[own, own], xc, reference_rows[own_slice(j, nchan)], estimate_rows,
+    filters.append((on_all[:, :, j * nchan:(j + 1) * nchan],
+                    _filters(gram[own, own], xc, reference_rows[own_slice(j, nchan)], estimate_rows[j],
                              filters_len)))
   return filters
 
@@ -165,7 +171,7 @@ def _energies(s_true, estimate, own, full):
   """Energy sums [..., 7] over the last two axes (samples, channels) of what the ratios need."""
   energy = lambda x: np.sum(np.square(x), axis=(-2, -1))
   return np.stack([energy(s_true), energy(estimate - s_true), energy(own - s_true), energy(own),
-                   energy(full - own), energy(full), energy(estimate - full)], axis=-1)
+                   energy(full - own), energy(full), energy(estimate - full), energy(estimate - own)], axis=-1)
 
 
 def _ratios(e):
@@ -204,13 +210,18 @@ def _segment(signal, start, stop):
   return out
 
 
-def _whole_scores(references, estimates, filters, chunk=1 << 18):
-  """[4, sources] scores of the whole signal as one window, accumulated chunk by chunk."""
+def _whole_scores(references, estimates, filters):
+  """[4, sources] scores of the whole signal as one window (NaN if a source or estimate is silent)."""
+  if any(not np.any(s.sum(axis=-1, dtype=np.float64)) for signals in (references, estimates) for s in signals):
+    return np.full((4, len(references)), np.nan)
+  return _ratios(_whole_energies(references, estimates, filters))
+
+
+def _whole_energies(references, estimates, filters, chunk=1 << 18):
+  """:func:`_energies` sums [sources, 8] over the whole signal (and the filters' tail), chunk by chunk."""
   nsrc, samples, nchan = references.shape
   filters_len = filters[0][0].shape[1]
-  if any(not np.any(s.sum(axis=-1, dtype=np.float64)) for signals in (references, estimates) for s in signals):
-    return np.full((4, nsrc), np.nan)
-  sums = np.zeros((nsrc, 7))
+  sums = np.zeros((nsrc, 8))
   for start in range(0, samples + filters_len - 1, chunk):
     stop = min(start + chunk, samples + filters_len - 1)
     # References from start - (L - 1): a 'valid' convolution gives the projection at start..stop.
@@ -221,4 +232,20 @@ def _whole_scores(references, estimates, filters, chunk=1 << 18):
       full = _project(history, all_filters, "valid")
       sums[j] += _energies(_segment(references[j], start, stop)[None], _segment(estimates[j], start, stop)[None],
                            own, full)[0]
-  return _ratios(sums)
+  return sums
+
+
+def bss_eval_v3_sources(references, estimates, filters_len=FILTERS_LEN):
+  """BSS Eval v3 sources metrics, no permutation: `mir_eval.separation.bss_eval_sources`.
+
+  references, estimates: [sources, samples], single-channel. With P_own and P_all the estimate's
+  projections on the delayed copies (0..L-1) of its own reference and of all references:
+  SDR = |P_own|^2 / |e - P_own|^2, SIR = |P_own|^2 / |P_all - P_own|^2, SAR = |P_all|^2 / |e - P_all|^2.
+  Returns (sdr, sir, sar), float64 [sources], dB.
+  """
+  references, estimates = _as_3d(references), _as_3d(estimates)
+  if references.shape != estimates.shape or references.shape[2] != 1:
+    raise ValueError(f"expected single-channel references and estimates of one shape, got {references.shape} "
+                     f"and {estimates.shape}")
+  e = _whole_energies(references, estimates, _fit_filters(references, estimates, filters_len))
+  return _db(e[:, 3], e[:, 7]), _db(e[:, 3], e[:, 4]), _db(e[:, 5], e[:, 6])
