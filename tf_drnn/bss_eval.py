@@ -168,7 +168,7 @@ def own_slice(j, nchan):
 
 
 def _energies(s_true, estimate, own, full):
-  """Energy sums [..., 7] over the last two axes (samples, channels) of what the ratios need."""
+  """Energy sums [..., 8] over the last two axes (samples, channels) of what the v4 and v3 ratios need."""
   energy = lambda x: np.sum(np.square(x), axis=(-2, -1))
   return np.stack([energy(s_true), energy(estimate - s_true), energy(own - s_true), energy(own),
                    energy(full - own), energy(full), energy(estimate - full), energy(estimate - own)], axis=-1)
