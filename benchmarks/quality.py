@@ -21,17 +21,10 @@ def load_clips(data_dir, count):
 
 
 class Scorer:
-  """Scores separations of a fixed list of clips, sharing each clip's mixture SDR."""
+  """Scores separations of a fixed list of clips (each clip's mixture SDR computed once: metrics.score_clip)."""
 
   def __init__(self, clips):
     self.clips = clips
-    self._mixture_sdr = {}
-
-  def mixture_sdr(self, name, mixture, vocals, accompaniment):
-    if name not in self._mixture_sdr:
-      sdr, _, _ = metrics.bss_eval(np.stack([vocals, accompaniment]), np.stack([mixture, mixture]))
-      self._mixture_sdr[name] = tuple(float(v) for v in sdr)
-    return self._mixture_sdr[name]
 
   def score(self, separate):
     """Runs `separate(mixture) -> (vocals, accompaniment)` on every clip; returns ({G-metrics}, [clip rows])."""
@@ -42,8 +35,5 @@ class Scorer:
       accompaniment_hat = np.asarray(accompaniment_hat, np.float64)[:len(mixture)]
       if not (np.all(np.isfinite(vocals_hat)) and np.all(np.isfinite(accompaniment_hat))):
         raise RuntimeError(f"{name}: the separation is not finite")
-      sdr, sir, sar = metrics.bss_eval(np.stack([vocals, accompaniment]), np.stack([vocals_hat, accompaniment_hat]))
-      as_tuple = lambda values: tuple(float(v) for v in values)
-      scores.append(metrics.ClipScore(name, int(len(vocals)), as_tuple(sdr), as_tuple(sir), as_tuple(sar),
-                                      self.mixture_sdr(name, mixture, vocals, accompaniment)))
+      scores.append(metrics.score_clip(name, vocals, accompaniment, vocals_hat, accompaniment_hat, mixture))
     return metrics.global_metrics(scores), [s.as_dict() for s in scores]
