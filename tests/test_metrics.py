@@ -93,6 +93,11 @@ def test_bss_eval_is_mir_evals_bss_eval_sources(samples):
     warnings.simplefilter("ignore", FutureWarning)
     expected = mir_eval.separation.bss_eval_sources(references, estimates, compute_permutation=False)[:3]
   np.testing.assert_allclose(metrics.bss_eval(references, estimates), expected, atol=1e-6)
+  silent_reference = np.stack([references[0], 0 * references[1]])
+  silent_estimate = np.stack([0 * estimates[0], estimates[1]])
+  for pair in ((silent_reference, estimates), (references, silent_estimate)):  # mir_eval refuses both
+    with pytest.raises(ValueError, match="sources should be non-silent"):
+      metrics.bss_eval(*pair)
 
 
 def test_nsdr_is_sdr_gain_over_the_mixture(signals):

@@ -247,5 +247,8 @@ def bss_eval_v3_sources(references, estimates, filters_len=FILTERS_LEN):
   if references.shape != estimates.shape or references.shape[2] != 1:
     raise ValueError(f"expected single-channel references and estimates of one shape, got {references.shape} "
                      f"and {estimates.shape}")
+  for signals, what in ((references, "reference"), (estimates, "estimated")):
+    if not all(np.any(s) for s in signals):  # mir_eval refuses these: the system is then underdetermined
+      raise ValueError(f"all the {what} sources should be non-silent (not all zeros)")
   e = _whole_energies(references, estimates, _fit_filters(references, estimates, filters_len))
   return _db(e[:, 3], e[:, 7]), _db(e[:, 3], e[:, 4]), _db(e[:, 5], e[:, 6])
