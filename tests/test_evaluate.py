@@ -267,7 +267,7 @@ def test_worker_processes_give_the_same_scores():
 def test_the_oracle_masks_under_the_stft_it_is_given():
   from benchmarks.oracle_stft import ideal_mask_scores
   from tf_drnn.baselines import oracle_separator
-  from tf_drnn.config import AudioConfig
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG, AudioConfig
   live = AudioConfig(hop_length=128, window="asymmetric_sine")
   vocals, accompaniment = sources(0.5, 3)
   mixture = vocals + accompaniment
@@ -277,7 +277,7 @@ def test_the_oracle_masks_under_the_stft_it_is_given():
   assert np.max(np.abs(ours[0] - default[0])) > 1e-3
   tracks = synthetic_tracks()  # the benchmark of each STFT's ceiling scores as evaluate's oracle does
   _, evaluated = scoring.score_estimates(evaluate.make_estimator("oracle_irm")[0], tracks)
-  row = ideal_mask_scores(None, tracks, tracks)
+  row = ideal_mask_scores(DEFAULT_AUDIO_CONFIG, tracks, tracks)
   assert row["mir1k_test_vocal_GNSDR"] == pytest.approx(evaluated["vocals"]["GNSDR"])
   as_mixed, _ = scoring.score_estimates(scoring.OracleEstimator("irm"), tracks, voice_db=None)
   assert row["produced_dev_mean_vocal_SDR"] == pytest.approx(np.mean([s.sdr[0] for s in as_mixed]))

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from tf_drnn import metrics
+from tf_drnn.config import DEFAULT_AUDIO_CONFIG, AudioConfig
 from tf_drnn.data.base import unit_energy_mix
 from tf_drnn.errors import UserError
 
@@ -47,14 +48,13 @@ class BlindEstimator:
 @dataclasses.dataclass(frozen=True)
 class OracleEstimator:
   """Ideal mask ("irm" or "ibm") from the true sources (:func:`tf_drnn.baselines.oracle_separator`),
-  under `config`'s STFT (None: the project's default)."""
+  under `config`'s STFT."""
   kind: str
-  config: object = None
+  config: AudioConfig = DEFAULT_AUDIO_CONFIG
 
   def __call__(self, name, mixture, vocals, accompaniment):
     from tf_drnn.baselines import oracle_separator
-    from tf_drnn.config import DEFAULT_AUDIO_CONFIG
-    return oracle_separator(mixture, vocals, accompaniment, self.kind, self.config or DEFAULT_AUDIO_CONFIG)
+    return oracle_separator(mixture, vocals, accompaniment, self.kind, self.config)
 
 
 @dataclasses.dataclass(frozen=True)
