@@ -147,3 +147,24 @@ def test_collections_are_drawn_by_weight_with_their_own_voice_levels():
   for targets in draws((0.5, 0.5), ((0, 0), (-10, -10))):
     ratio = 10 * np.log10(np.square(targets[:, 0]).sum() / np.square(targets[:, 1]).sum())
     assert ratio == pytest.approx(-10.0 if which(targets) else 0.0, abs=0.1)
+
+
+
+@pytest.mark.parametrize("remix_across_collections", [0.0, 0.5, 1.0])
+def test_remixes_across_collections_pair_voices_with_the_other_collections_accompaniments(remix_across_collections):
+  """Collection 0: 500 Hz voices over 1 kHz accompaniments; collection 1: 3 kHz voices over 5 kHz ones;
+  every example a remix. Within collections a voice only hears its own collection's accompaniments;
+  across them, a share remix_across_collections * 1/2 (the other's share of the clips) hears the other's."""
+  low = [(_tone(500, 16000), _tone(1000, 16000)) for _ in range(3)]
+  high = [(_tone(3000, 16000), _tone(5000, 16000)) for _ in range(3)]
+  bin_of = lambda hz: int(round(hz * 1024 / 16000))  # noqa: E731
+  generator = pipeline.batches(low + high, 1, 40, 0, seed=2, remix_probability=1.0, shuffle_buffer=1,
+                               collections=[0, 0, 0, 1, 1, 1], weights=(0.5, 0.5),
+                               remix_across_collections=remix_across_collections)
+  mismatched = []
+  for _ in range(400):
+    targets = next(generator)[1][0]  # [L, 2, bins]
+    voice_high = targets[:, 0, bin_of(3000)].sum() > targets[:, 0, bin_of(500)].sum()
+    accompaniment_high = targets[:, 1, bin_of(5000)].sum() > targets[:, 1, bin_of(1000)].sum()
+    mismatched.append(voice_high != accompaniment_high)
+  assert np.mean(mismatched) == pytest.approx(remix_across_collections / 2, abs=0.07)

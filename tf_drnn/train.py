@@ -105,7 +105,7 @@ def train(options: TrainOptions):
         remix_probability=options.remix_probability,
         voice_db_range=voice_db_ranges(options.voice_db_range, len(collections)),
         config=config, collections=collection_indices(collections, options.speed_factors),
-        weights=tuple(options.dataset_weights))
+        weights=tuple(options.dataset_weights), remix_across_collections=options.remix_across_collections)
     teacher = load_teacher(options, model)
     epochs = -(-(options.train_steps - state.step) // options.eval_every)
     stop = threading.Event()
@@ -597,6 +597,9 @@ def _define_augmentation_flags(defaults):
                     "Roll the accompaniment by random offsets instead of multiples of --circular_shift.")
   flags.DEFINE_float("remix_probability", defaults.remix_probability,
                      "Chance of pairing a voice with another training clip's accompaniment.")
+  flags.DEFINE_float("remix_across_collections", defaults.remix_across_collections,
+                     "With several --dataset collections: share of the remixes that pair a voice with "
+                     "the accompaniment of a clip of any collection instead of its own.")
   flags.DEFINE_list("voice_db_range", list(defaults.voice_db_range),
                     "LO,HI: mix each training example with the voice a uniformly drawn LO..HI dB over "
                     "the accompaniment (e.g. -10,5); empty: 0 dB, as in the paper. With several "

@@ -50,6 +50,7 @@ class TrainOptions:
   circular_shift: int = 10000
   random_shift: bool = False
   remix_probability: float = 0.0
+  remix_across_collections: float = 0.0  # share of remixes whose partner may come from any collection
   voice_db_range: tuple = ()  # (lo, hi) dB, or one (lo, hi) per collection: per-example ratio; (): 0 dB
   teacher_model: str = ""  # distillation: a trained model whose estimates are also targets
   teacher_weight: float = 0.5  # targets = (1 - w) sources + w teacher estimates
@@ -217,6 +218,8 @@ def _check_training_numbers(o):
           "must be in [0, 1]")
   require("remix_probability", o.remix_probability,
           _is_number(o.remix_probability) and 0 <= o.remix_probability <= 1, "must be in [0, 1]")
+  require("remix_across_collections", o.remix_across_collections,
+          _is_number(o.remix_across_collections) and 0 <= o.remix_across_collections <= 1, "must be in [0, 1]")
   require("speed_factors", o.speed_factors, all(_is_number(f) and f > 0 for f in o.speed_factors),
           "speed factors must be positive numbers")
   require("seed", o.seed, _is_int(o.seed) and 0 <= o.seed < 2 ** 31, "must be a whole number in [0, 2^31)")

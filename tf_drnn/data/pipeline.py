@@ -48,7 +48,7 @@ def example_sequences(signals, sequence_length, config=DEFAULT_AUDIO_CONFIG):
 
 def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, random_shift=False,
             remix_probability=0.0, voice_db_range=(), shuffle_buffer=256, config=DEFAULT_AUDIO_CONFIG,
-            collections=None, weights=()):
+            collections=None, weights=(), remix_across_collections=0.0):
   """Endless generator of (mixture [B, L, bins], targets [B, L, 2 (vocals, accompaniment), bins]),
   float32 magnitudes.
 
@@ -67,8 +67,12 @@ def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, 
     collections: The collection index of each source (None: one collection). Training on several
       collections draws each example's collection with probability `weights` (default: in
       proportion to their examples per pass), then the next (clip, shift) pair of that collection's
-      own shuffled pass; remix partners come from the same collection.
+      own shuffled pass; remix partners come from the same collection (but see
+      `remix_across_collections`).
     weights: Relative chance of each collection.
+    remix_across_collections: Share of the remixed examples whose partner is drawn from the clips
+      of every collection instead of the voice's own (e.g. a produced song's voice over a karaoke
+      backing track, or the reverse).
   """
   rng = np.random.default_rng(seed)
   lengths = [len(v) for v, _ in sources]
@@ -81,8 +85,8 @@ def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, 
   buffer_size = max(batch_size, min(shuffle_buffer, per_pass))
   buffer = []
   for collection, (index, shift), draws in _example_draws(rng, pairs, collections, count, weights):
-    own = members[collection]
-    partner = int(own[min(int(draws[1] * len(own)), len(own) - 1)]) if draws[0] < remix_probability else index
+    partner = _remix_partner(draws, index, members[collection], len(sources), remix_probability,
+                             remix_across_collections)
     if random_shift:
       shift = int(draws[2] * len(sources[partner][1]))
     gain = voice_gain(draws[3], ranges[collection]) if ranges[collection] else None
@@ -95,6 +99,18 @@ def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, 
         batch.append(buffer.pop())
       batch = np.stack(batch)  # [B, L, 3, bins]
       yield batch[:, :, 0], batch[:, :, 1:]
+
+
+def _remix_partner(draws, index, own, count, remix_probability, remix_across_collections):
+  """The clip whose accompaniment goes under clip `index`'s voice: itself, or with `remix_probability`
+  a uniformly drawn clip of its collection `own` (or, for `remix_across_collections` of those, of all
+  `count` clips). draws[0] decides both, so the draws of runs without cross-collection remixes stay
+  as they were."""
+  if draws[0] >= remix_probability:
+    return index
+  if draws[0] < remix_probability * remix_across_collections:
+    return min(int(draws[1] * count), count - 1)
+  return int(own[min(int(draws[1] * len(own)), len(own) - 1)])
 
 
 def _per_collection_ranges(voice_db_range, count):
