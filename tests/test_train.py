@@ -554,6 +554,25 @@ def test_warm_start_grows_recurrence_onto_more_layers_as_the_same_function(train
     warm_start(build_model("drnn1", num_layers=2, hidden_units=8), trained_run)
 
 
+def test_warm_start_widens_the_hidden_layers_as_the_same_function(trained_run):
+  """8 -> 12 units per layer: the trained weights in the leading corner, the new units' output weights
+  zero, so the wider model starts as the trained one; their input weights are not zero, so they learn.
+  A model cannot get narrower."""
+  from tf_drnn.model import ModelParts, build_model
+  from tf_drnn.errors import UserError
+  from tf_drnn.models import load_model, warm_start
+  start = load_model(trained_run)
+  wide = build_model("drnn2", num_layers=2, hidden_units=12)
+  assert warm_start(wide, trained_run) is False
+  first, second = ModelParts(wide).hidden
+  assert np.any(first.kernel.numpy()[:, 8:]) and not np.any(second.kernel.numpy()[8:])
+  np.testing.assert_array_equal(first.kernel.numpy()[:, :8], ModelParts(start).hidden[0].kernel.numpy())
+  magnitude = np.random.default_rng(0).uniform(0, 2, (2, 7, 513)).astype(np.float32)
+  np.testing.assert_allclose(wide(magnitude).numpy(), start(magnitude).numpy(), rtol=1e-5, atol=1e-6)
+  with pytest.raises(UserError, match="its structure"):
+    warm_start(build_model("drnn2", num_layers=2, hidden_units=6), trained_run)
+
+
 @pytest.mark.parametrize("changes,message", [
     ({"window": "asymmetric_sine"}, "--window=asymmetric_sine: the asymmetric sine window needs 0 < hop < n_fft / 2"),
     ({"hop_length": 128}, "--window=sine: the sine window reconstructs exactly only with hop = n_fft / 2"),

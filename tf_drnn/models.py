@@ -110,20 +110,22 @@ def warm_start(model, init_model):
   """Copies the weights (feature statistics included) of a trained model of the same structure into
   `model`. Its STFT settings and look-ahead may differ (the weights' shapes do not), and so may its
   recurrent layers where `model` recurs on more of them: a feed-forward layer that becomes recurrent
-  keeps its input weights and starts with a zero recurrent kernel, so the grown model starts as the
-  same function. Returns True when the audio settings differ (the feature statistics are to be
-  measured again)."""
+  keeps its input weights and starts with a zero recurrent kernel. `model` may also have more hidden
+  units: the new units get their fresh input weights and zero output weights. Either way the grown
+  model starts as the same function. Returns True when the audio settings differ (the feature
+  statistics are to be measured again)."""
   return copy_weights(model, load_model(init_model), init_model)
 
 
 def copy_weights(model, source, name):
   """warm_start from the loaded model `source` (`name` says which in an error)."""
   from tf_drnn import model as model_lib
-  free = ("audio_config", "lookahead", "architecture", "recurrent_layers")
+  free = ("audio_config", "lookahead", "architecture", "recurrent_layers", "hidden_units")
   source_structure, structure = model_lib.describe(source), model_lib.describe(model)
   if {k: v for k, v in source_structure.items() if k not in free} != {
       k: v for k, v in structure.items() if k not in free} or not set(
-      source_structure["recurrent_layers"]) <= set(structure["recurrent_layers"]):
+      source_structure["recurrent_layers"]) <= set(structure["recurrent_layers"]) or (
+      source_structure["hidden_units"] > structure["hidden_units"]):
     raise UserError(f"{name}: its structure {source_structure} differs from the flags' {structure}")
   for layer in model.layers:
     layer.set_weights(_grown_weights(source.get_layer(layer.name), layer))
@@ -132,12 +134,24 @@ def copy_weights(model, source, name):
 
 def _grown_weights(source_layer, layer):
   """`source_layer`'s weights for `layer`: the same, or a Dense layer's kernel and bias as a recurrent
-  layer's input kernel and bias with a zero recurrent kernel."""
+  layer's input kernel and bias with a zero recurrent kernel, each embedded in `layer`'s own (wider)
+  weights: a kernel's rows from new units zero, its columns into new units as `layer` was initialized."""
   weights = source_layer.get_weights()
   if len(weights) == 2 and len(layer.weights) == 3:
     kernel, bias = weights
-    return [kernel, np.zeros((kernel.shape[1], kernel.shape[1]), kernel.dtype), bias]
-  return weights
+    weights = [kernel, np.zeros((kernel.shape[1], kernel.shape[1]), kernel.dtype), bias]
+  return [_embedded(old, new) for old, new in zip(weights, layer.get_weights())]
+
+
+def _embedded(old, new):
+  """`old` [m(, n)] in the leading corner of `new` [M(, N)], M >= m, N >= n; rows m.. of a kernel zero."""
+  if old.shape == new.shape:
+    return old
+  grown = np.array(new, copy=True)
+  if grown.ndim == 2:
+    grown[old.shape[0]:] = 0
+  grown[tuple(slice(0, size) for size in old.shape)] = old
+  return grown
 
 
 def offline_masks(model, mixture, binary=False):
