@@ -60,6 +60,7 @@ def parse_stft(text):
 
 
 def run(output_dir, data_dirs, models, max_clips=0, stfts=()):
+  """Scores every setting, writes results.json and summary.md; returns the summary's text."""
   from tf_drnn.atomic import write_json, write_text
   from tf_drnn.data import load_dataset
   from tf_drnn.errors import UserError
@@ -74,8 +75,9 @@ def run(output_dir, data_dirs, models, max_clips=0, stfts=()):
   os.makedirs(output_dir, exist_ok=True)
   write_json(os.path.join(output_dir, "results.json"), {
       "format": RESULTS_FORMAT, "mir1k_clips": len(mir1k), "produced_songs": len(produced), "rows": rows})
-  write_text(os.path.join(output_dir, "summary.md"), summary(rows, len(mir1k), len(produced)))
-  return rows
+  text = summary(rows, len(mir1k), len(produced))
+  write_text(os.path.join(output_dir, "summary.md"), text)
+  return text
 
 
 def summary(rows, mir1k_clips, produced_songs):
@@ -93,9 +95,8 @@ def summary(rows, mir1k_clips, produced_songs):
 
 def main(argv):
   del argv
-  run_guarded(lambda: run(FLAGS.output_dir, FLAGS.data_dir.split(","), FLAGS.models, FLAGS.max_clips, FLAGS.stfts))
-  with open(os.path.join(FLAGS.output_dir, "summary.md")) as f:
-    print(f.read(), end="")
+  print(run_guarded(lambda: run(FLAGS.output_dir, FLAGS.data_dir.split(","), FLAGS.models, FLAGS.max_clips,
+                                FLAGS.stfts)), end="")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """The console commands as a user meets them, in real processes: usage lines, one-line errors for
 missing flags and stray arguments, bundled model names from the registry, a quiet Python API."""
+import ast
+import glob
+import os
 import subprocess
 import sys
 
@@ -68,7 +71,6 @@ _STANDALONE_SCRIPTS = {"benchmarks/on_device.py", "benchmarks/arm64_report.py", 
 
 
 def _functions(path):
-  import ast
   tree = ast.parse(open(path).read())
   return tree, {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
 
@@ -76,8 +78,6 @@ def _functions(path):
 def _entry_calls(path):
   """Names called by a module's `if __name__ == "__main__":` block, followed into the functions it
   calls that are defined in that module or imported from the package's modules."""
-  import ast
-  import os
   tree, functions = _functions(path)
   guards = [node for node in tree.body if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
   called, pending = set(), list(guards)
@@ -97,8 +97,6 @@ def _entry_calls(path):
 
 
 def test_every_command_runs_through_the_one_runner():
-  import glob
-  import os
   paths = [p for folder in ("tf_drnn", "tools", "benchmarks")
            for p in sorted(glob.glob(os.path.join(REPO, folder, "*.py")))]
   commands = {os.path.relpath(p, REPO): _entry_calls(p)[1] for p in paths if _entry_calls(p)[0]}

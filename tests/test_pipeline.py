@@ -149,7 +149,6 @@ def test_collections_are_drawn_by_weight_with_their_own_voice_levels():
     assert ratio == pytest.approx(-10.0 if which(targets) else 0.0, abs=0.1)
 
 
-
 @pytest.mark.parametrize("remix_across_collections", [0.0, 0.5, 1.0])
 def test_remixes_across_collections_pair_voices_with_the_other_collections_accompaniments(remix_across_collections):
   """Collection 0: 500 Hz voices over 1 kHz accompaniments; collection 1: 3 kHz voices over 5 kHz ones;
