@@ -214,12 +214,9 @@ def _check_training_numbers(o):
   for flag in ("clip_norm", "max_seconds"):
     value = getattr(o, flag)
     require(flag, value, _is_number(value) and value >= 0, "must be a number of at least 0 (0: none)")
-  require("teacher_weight", o.teacher_weight, _is_number(o.teacher_weight) and 0 <= o.teacher_weight <= 1,
-          "must be in [0, 1]")
-  require("remix_probability", o.remix_probability,
-          _is_number(o.remix_probability) and 0 <= o.remix_probability <= 1, "must be in [0, 1]")
-  require("remix_across_collections", o.remix_across_collections,
-          _is_number(o.remix_across_collections) and 0 <= o.remix_across_collections <= 1, "must be in [0, 1]")
+  for flag in ("teacher_weight", "remix_probability", "remix_across_collections"):
+    value = getattr(o, flag)
+    require(flag, value, _is_number(value) and 0 <= value <= 1, "must be in [0, 1]")
   require("speed_factors", o.speed_factors, all(_is_number(f) and f > 0 for f in o.speed_factors),
           "speed factors must be positive numbers")
   require("seed", o.seed, _is_int(o.seed) and 0 <= o.seed < 2 ** 31, "must be a whole number in [0, 2^31)")
