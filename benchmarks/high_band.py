@@ -1,7 +1,8 @@
-r"""Which rule should split the band the model cannot see? Measured on MIR-1K (16 kHz).
+r"""Which rule should split the band the model cannot see? Measured on MIR-1K (16 kHz) and produced songs.
 
     python -m benchmarks.high_band --output_dir=/tmp/high_band                  # validation songs
     python -m benchmarks.high_band --output_dir=/tmp/high_band_test --split=test --rules=average
+    python -m benchmarks.high_band --output_dir=/tmp/high_band_produced --rate=0 --produced_dir=../shared/MUSDB18-7
 
 MIR-1K has no sound above 8 kHz, so the rules of tf_drnn.fullband are measured on a proxy:
 the bundled model's vocal mask is kept below a cutoff c (--cutoffs, e.g. 4 and 5 kHz) and
@@ -20,6 +21,11 @@ gave before full-band separation) against the full-band path with each rule; SDR
 (must not get worse), in 7-8 kHz (the resampler's roll-off band, split by the rule above the
 7 kHz cutoff) and over the full band.
 
+Third table (--produced_dir, a stems collection such as MUSDB18-7): its validation songs as mixed,
+mono, at their own rate, the headline metric of produced music (BSS Eval v3 over the whole excerpt,
+mean vocal SDR over songs): each rule's full-band path, and the model's band with the true vocals of
+the band it cannot see added (the ceiling of any rule or learned model for that band).
+
 Writes results.json and summary.md into --output_dir.
 """
 import os
@@ -29,7 +35,7 @@ from absl import flags
 
 import numpy as np
 
-from benchmarks.run import DEFAULT_DATA_DIR
+from benchmarks.run import DEFAULT_DATA_DIR, recorded_path
 from tf_drnn.cli_util import run_app, run_guarded
 
 FLAGS = flags.FLAGS
@@ -48,6 +54,7 @@ def define_flags():
   flags.DEFINE_list("rules", list(HIGH_BAND_RULES), "Rules to score.")
   flags.DEFINE_integer("rate", 44100, "Also separate the clips resampled to this rate (0: skip).")
   flags.DEFINE_integer("max_clips", 0, "Score only the first N clips (0: all).")
+  flags.DEFINE_string("produced_dir", None, "Also score the validation songs of this stems collection (MUSDB18-7).")
 
 
 def band(signal, rate, low, high=np.inf):
@@ -110,7 +117,42 @@ def aggregate(rows):
   return result
 
 
-def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate, max_clips):
+def vocal_sdr_v3(mixture, vocals, accompaniment, vocals_hat):
+  """BSS Eval v3 vocal SDR (dB) of `vocals_hat` (accompaniment: mixture - vocals_hat); mono [samples]."""
+  from tf_drnn.bss_eval import bss_eval_v3_sources
+  references = np.stack([vocals, accompaniment]).astype(np.float64)
+  estimates = np.stack([vocals_hat, mixture - vocals_hat]).astype(np.float64)
+  return float(bss_eval_v3_sources(references, estimates)[0][0])
+
+
+def high_band_of(signal, rate):
+  """signal - up(down(signal)): the part of `signal` [samples] at `rate` that the model cannot see."""
+  from tf_drnn.audio import fit_length, resample
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
+  low = resample(resample(signal, rate, config.sample_rate), config.sample_rate, rate)
+  return np.asarray(signal, np.float64) - fit_length(np.asarray(low, np.float64), len(signal))
+
+
+def produced_rows(model, rules, songs):
+  """{row: {song name: vocal SDR}} on produced songs (mono, as mixed, each at its own rate).
+
+  Rows: each rule's full-band path, and "oracle" (the "accompaniment" rule's vocals, which hold
+  only the model's band, plus the true vocals' part above it)."""
+  from tf_drnn import Separator
+  separators = {rule: Separator(model, high_band=rule) for rule in dict.fromkeys(list(rules) + ["accompaniment"])}
+  rows = {row: {} for row in list(rules) + ["oracle"]}
+  for song in songs:
+    mixture, vocals, accompaniment, rate = song.native()
+    mixture, vocals, accompaniment = (np.asarray(s, np.float64).mean(axis=1) for s in (mixture, vocals, accompaniment))
+    estimates = {rule: separator.separate_pair(mixture[:, None].astype(np.float32), rate)[0][:, 0]
+                 for rule, separator in separators.items()}
+    estimates["oracle"] = estimates["accompaniment"] + high_band_of(vocals, rate)
+    for row in rows:
+      rows[row][song.name] = vocal_sdr_v3(mixture, vocals, accompaniment, np.asarray(estimates[row], np.float64))
+  return rows
+
+
+def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate, max_clips, produced_dir=None):
   import soxr
   from tf_drnn import spectral
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
@@ -139,7 +181,8 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
         vocals_hat = spectral.istft_numpy(vocal_mask * spectrum, len(mixture), config)
         proxy[cutoff][row].append((len(mixture), score(mixture, vocals, accompaniment, vocals_hat,
                                                        config.sample_rate, bands)))
-  results = {"split": split, "clips": [c[0] for c in clips], "model": resolve_model_path(model_path),
+  results = {"split": split, "clips": [c[0] for c in clips],
+             "model": recorded_path(resolve_model_path(model_path), output_dir),
              "proxy": {str(c): {row: aggregate(v) for row, v in rows.items()} for c, rows in proxy.items()}}
   if rate:
     cutoff = reliable_cutoff_hz(rate, config)
@@ -161,6 +204,12 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
         rows[rule].append((len(mixture), score(mixture, vocals, accompaniment, vocals_hat, rate, bands)))
     results["resampled"] = {"rate": rate, "cutoff_hz": cutoff,
                             "rows": {row: aggregate(v) for row, v in rows.items()}}
+  if produced_dir:
+    songs = load_dataset("stems", produced_dir).tracks("dev")
+    rows = produced_rows(model, rules, songs)
+    results["produced"] = {"data_dir": recorded_path(produced_dir, output_dir), "songs": [song.name for song in songs],
+                           "mean_vocal_SDR": {row: float(np.mean(list(v.values()))) for row, v in rows.items()},
+                           "vocal_SDR": rows}
   results["seconds"] = time.perf_counter() - start
   os.makedirs(output_dir, exist_ok=True)
   from tf_drnn.atomic import write_json, write_text
@@ -200,13 +249,23 @@ def render(results):
                for s in ("vocals", "accompaniment")]
       lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
+  if "produced" in results:
+    produced = results["produced"]
+    lines += [f"Produced music: the {len(produced['songs'])} validation songs of {produced['data_dir']} as mixed, "
+              "mono, at their own rate (BSS Eval v3 over each excerpt, mean vocal SDR over songs, dB).", "",
+              "| above the model's band | mean vocal SDR |", "| --- | ---: |"]
+    for row, value in produced["mean_vocal_SDR"].items():
+      label = "the true vocals (oracle)" if row == "oracle" else f"rule: {row}"
+      lines.append(f"| {label} | {value:.2f} |")
+    lines.append("")
   return "\n".join(lines)
 
 
 def main(argv):
   del argv
   run_guarded(lambda: run(FLAGS.output_dir, FLAGS.data_dir, FLAGS.model, FLAGS.split, FLAGS.dev_clips,
-                          [float(c) for c in FLAGS.cutoffs], FLAGS.rules, FLAGS.rate, FLAGS.max_clips))
+                          [float(c) for c in FLAGS.cutoffs], FLAGS.rules, FLAGS.rate, FLAGS.max_clips,
+                          FLAGS.produced_dir))
 
 
 if __name__ == "__main__":

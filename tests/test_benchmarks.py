@@ -343,3 +343,36 @@ def test_oracle_stft_settings_are_read_as_audio_configs():
                         ("1024/128/hann", "unsupported window")):
     with pytest.raises(UserError, match=f"^--stfts={text}: .*{re.escape(problem)}"):
       parse_stft(text)
+
+
+# --- the band above the model's ---------------------------------------------------------------------
+
+def test_high_band_is_what_the_model_rate_cannot_carry():
+  from benchmarks.high_band import high_band_of
+  rate = 44100
+  t = np.arange(rate) / rate
+  low, high = 0.3 * np.sin(2 * np.pi * 440 * t), 0.1 * np.sin(2 * np.pi * 12000 * t)
+  middle = slice(2000, -2000)  # away from the resampler's edges
+  assert np.sum(high_band_of(low, rate)[middle] ** 2) < 1e-6 * np.sum(low[middle] ** 2)
+  np.testing.assert_allclose(high_band_of(low + high, rate)[middle], high[middle], atol=2e-3)
+
+
+def test_produced_rows_score_each_rule_and_the_true_high_band(tmp_path, tiny_model):
+  import soundfile
+  from benchmarks.high_band import produced_rows
+  from tf_drnn.data import load_dataset
+  from tf_drnn.data.multitrack import MUSDB_VALIDATION
+  rate = 44100
+  t = np.arange(rate) / rate
+  vocals = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.sin(2 * np.pi * 12000 * t)  # a voice with "air"
+  accompaniment = 0.3 * np.sin(2 * np.pi * 196 * t) + 0.2 * np.sin(2 * np.pi * 1500 * t)
+  song = tmp_path / "train" / MUSDB_VALIDATION[0]
+  song.mkdir(parents=True)
+  soundfile.write(song / "vocals.wav", vocals, rate, subtype="FLOAT")
+  soundfile.write(song / "accompaniment.wav", accompaniment, rate, subtype="FLOAT")
+  songs = load_dataset("stems", str(tmp_path)).tracks("dev")
+  rows = produced_rows(tiny_model, ["accompaniment", "hold"], songs)
+  assert set(rows) == {"accompaniment", "hold", "oracle"}
+  assert all(list(scores) == [MUSDB_VALIDATION[0]] for scores in rows.values())
+  # The accompaniment rule drops the voice's 12 kHz part; the oracle row adds exactly that part back.
+  assert rows["oracle"][MUSDB_VALIDATION[0]] > rows["accompaniment"][MUSDB_VALIDATION[0]] + 0.1
