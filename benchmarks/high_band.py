@@ -24,7 +24,9 @@ gave before full-band separation) against the full-band path with each rule; SDR
 Third table (--produced_dir, a stems collection such as MUSDB18-7): its validation songs as mixed,
 mono, at their own rate, the headline metric of produced music (BSS Eval v3 over the whole excerpt,
 mean vocal SDR over songs): each rule's full-band path, and the model's band with the true vocals of
-the band it cannot see added (the ceiling of any rule or learned model for that band).
+the band it cannot see added (the ceiling of any rule or learned model for that band). BSS Eval's
+512-tap distortion filter forgives vocals that lack a band (not an accompaniment that leaks into them),
+so these SDRs see less of the band than a listener does.
 
 Writes results.json and summary.md into --output_dir.
 """
@@ -133,14 +135,13 @@ def high_band_of(signal, rate):
   return np.asarray(signal, np.float64) - fit_length(np.asarray(low, np.float64), len(signal))
 
 
-def produced_rows(model, rules, songs):
+def produced_rows(separators, songs):
   """{row: {song name: vocal SDR}} on produced songs (mono, as mixed, each at its own rate).
 
-  Rows: each rule's full-band path, and "oracle" (the "accompaniment" rule's vocals, which hold
-  only the model's band, plus the true vocals' part above it)."""
-  from tf_drnn import Separator
-  separators = {rule: Separator(model, high_band=rule) for rule in dict.fromkeys(list(rules) + ["accompaniment"])}
-  rows = {row: {} for row in list(rules) + ["oracle"]}
+  separators: {rule: a Separator with that --high_band rule}, "accompaniment" among them. Rows: each
+  rule's full-band path, and "oracle": the "accompaniment" rule's vocals (only the model's band) plus
+  the true vocals' part above it."""
+  rows = {row: {} for row in list(separators) + ["oracle"]}
   for song in songs:
     mixture, vocals, accompaniment, rate = song.native()
     mixture, vocals, accompaniment = (np.asarray(s, np.float64).mean(axis=1) for s in (mixture, vocals, accompaniment))
@@ -206,7 +207,8 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
                             "rows": {row: aggregate(v) for row, v in rows.items()}}
   if produced_dir:
     songs = load_dataset("stems", produced_dir).tracks("dev")
-    rows = produced_rows(model, rules, songs)
+    rows = produced_rows({rule: Separator(model, high_band=rule) for rule in dict.fromkeys(rules + ["accompaniment"])},
+                         songs)
     results["produced"] = {"data_dir": recorded_path(produced_dir, output_dir), "songs": [song.name for song in songs],
                            "mean_vocal_SDR": {row: float(np.mean(list(v.values()))) for row, v in rows.items()},
                            "vocal_SDR": rows}
