@@ -119,6 +119,32 @@ def aggregate(rows):
   return result
 
 
+def resampled_rows(model, clips, rules, rate):
+  """The MIR-1K clips resampled to `rate`: the old path (the model's band only) against each rule's full band."""
+  import soxr
+  from tf_drnn import Separator
+  from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
+  from tf_drnn.fullband import reliable_cutoff_hz
+  cutoff = reliable_cutoff_hz(rate, config)
+  bands = {"below_cutoff": (0, cutoff), "cutoff_to_8k": (cutoff, config.sample_rate / 2), "full": (0, np.inf)}
+  separators = {rule: Separator(model, high_band=rule) for rule in rules}
+  rows = {row: [] for row in ["model band only (before)"] + list(rules)}
+  for _, mixture, vocals, accompaniment in clips:
+    mixture, vocals, accompaniment = (soxr.resample(s, config.sample_rate, rate, "HQ")
+                                      for s in (mixture, vocals, accompaniment))
+    at_model_rate = soxr.resample(mixture, rate, config.sample_rate, "HQ")
+    # Before: both stems of the model at its rate, resampled back (they miss the band it cannot see).
+    old = separators[rules[0]].separate(at_model_rate, config.sample_rate)
+    old = [soxr.resample(old[stem], config.sample_rate, rate, "HQ")[:len(mixture)]
+           for stem in ("vocals", "accompaniment")]
+    rows["model band only (before)"].append(
+        (len(mixture), score(mixture, vocals, accompaniment, old[0], rate, bands, accompaniment_hat=old[1])))
+    for rule, separator in separators.items():
+      vocals_hat = separator.separate(mixture, rate)["vocals"]
+      rows[rule].append((len(mixture), score(mixture, vocals, accompaniment, vocals_hat, rate, bands)))
+  return {"rate": rate, "cutoff_hz": cutoff, "rows": {row: aggregate(v) for row, v in rows.items()}}
+
+
 def vocal_sdr_v3(mixture, vocals, accompaniment, vocals_hat):
   """BSS Eval v3 vocal SDR (dB) of `vocals_hat` (accompaniment: mixture - vocals_hat); mono [samples]."""
   from tf_drnn.bss_eval import bss_eval_v3_sources
@@ -154,13 +180,12 @@ def produced_rows(separators, songs):
 
 
 def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate, max_clips, produced_dir=None):
-  import soxr
   from tf_drnn import spectral
   from tf_drnn.config import DEFAULT_AUDIO_CONFIG as config
   from tf_drnn.data import load_dataset
   from tf_drnn.errors import UserError
   from tf_drnn.scoring import mixtures
-  from tf_drnn.fullband import HIGH_BAND_RULES, reliable_cutoff_hz
+  from tf_drnn.fullband import HIGH_BAND_RULES
   from tf_drnn import Separator
   from tf_drnn.models import load_model, resolve_model_path
   unknown = [r for r in rules if r not in HIGH_BAND_RULES]
@@ -186,25 +211,7 @@ def run(output_dir, data_dir, model_path, split, dev_clips, cutoffs, rules, rate
              "model": recorded_path(resolve_model_path(model_path), output_dir),
              "proxy": {str(c): {row: aggregate(v) for row, v in rows.items()} for c, rows in proxy.items()}}
   if rate:
-    cutoff = reliable_cutoff_hz(rate, config)
-    bands = {"below_cutoff": (0, cutoff), "cutoff_to_8k": (cutoff, config.sample_rate / 2), "full": (0, np.inf)}
-    separators = {rule: Separator(model, high_band=rule) for rule in rules}
-    rows = {row: [] for row in ["model band only (before)"] + list(rules)}
-    for _, mixture, vocals, accompaniment in clips:
-      mixture, vocals, accompaniment = (soxr.resample(s, config.sample_rate, rate, "HQ")
-                                        for s in (mixture, vocals, accompaniment))
-      at_model_rate = soxr.resample(mixture, rate, config.sample_rate, "HQ")
-      # Before: both stems of the model at its rate, resampled back (they miss the band it cannot see).
-      old = separators[rules[0]].separate(at_model_rate, config.sample_rate)
-      old = [soxr.resample(old[stem], config.sample_rate, rate, "HQ")[:len(mixture)]
-             for stem in ("vocals", "accompaniment")]
-      rows["model band only (before)"].append(
-          (len(mixture), score(mixture, vocals, accompaniment, old[0], rate, bands, accompaniment_hat=old[1])))
-      for rule, separator in separators.items():
-        vocals_hat = separator.separate(mixture, rate)["vocals"]
-        rows[rule].append((len(mixture), score(mixture, vocals, accompaniment, vocals_hat, rate, bands)))
-    results["resampled"] = {"rate": rate, "cutoff_hz": cutoff,
-                            "rows": {row: aggregate(v) for row, v in rows.items()}}
+    results["resampled"] = resampled_rows(model, clips, rules, rate)
   if produced_dir:
     songs = load_dataset("stems", produced_dir).tracks("dev")
     rows = produced_rows({rule: Separator(model, high_band=rule) for rule in dict.fromkeys(rules + ["accompaniment"])},
