@@ -147,10 +147,8 @@ def resampled_rows(model, clips, rules, rate):
 
 def vocal_sdr_v3(mixture, vocals, accompaniment, vocals_hat):
   """BSS Eval v3 vocal SDR (dB) of `vocals_hat` (accompaniment: mixture - vocals_hat); mono [samples]."""
-  from tf_drnn.bss_eval import bss_eval_v3_sources
-  references = np.stack([vocals, accompaniment]).astype(np.float64)
-  estimates = np.stack([vocals_hat, mixture - vocals_hat]).astype(np.float64)
-  return float(bss_eval_v3_sources(references, estimates)[0][0])
+  from tf_drnn.metrics import bss_eval
+  return float(bss_eval(np.stack([vocals, accompaniment]), np.stack([vocals_hat, mixture - vocals_hat]))[0][0])
 
 
 def high_band_of(signal, rate):

@@ -200,7 +200,7 @@ def test_flagfile_works(fake_data, tmp_path, cli):
 
 
 @pytest.mark.parametrize("flagfile,name,start,differing", [
-    # Where it ran, the time limit of its sessions, and (bundled) the name the starting model had then.
+    # differing: the options the shipped run set on its command line (where it ran), not in the flagfile.
     ("produced_soup", "drnn2", "runs/produced_soup.keras", {"data_dir", "model_dir"}),
     ("produced_compact_soup2", "drnn2_compact", "runs/produced_compact_soup2.keras", {"data_dir", "model_dir"}),
 ])
