@@ -42,6 +42,38 @@ def test_mix_example_levels_and_partner_looping():
   np.testing.assert_allclose(np.mean(vocals ** 2), np.mean(accompaniment ** 2), rtol=1e-3)
 
 
+def test_equalized_scales_each_frequency_by_its_interpolated_gain():
+  t = np.arange(16000) / 16000  # one second: every whole hertz is an FFT bin
+  low, mid, high = (np.sin(2 * np.pi * f * t) for f in (250, 707.1068, 4000))
+  gains_db = np.array([0, 6, 0, 2, 0, -6, 0], np.float64)  # at 125, 250, ..., 8000 Hz
+  out = pipeline.equalized(low + mid + high, gains_db)
+  amplitude = lambda x, f: 2 * np.abs(np.fft.rfft(x)[int(round(f))]) / len(x)
+  ratio_db = lambda f: 20 * np.log10(amplitude(out, f) / amplitude(low + mid + high, f))
+  # Gains relative to one another are the curve's (the whole is rescaled to the input's RMS); 707 Hz is
+  # halfway between 500 and 1000 Hz in log frequency, so its gain is the mean of theirs, 1 dB.
+  assert ratio_db(250) - ratio_db(4000) == pytest.approx(12.0, abs=0.01)
+  assert ratio_db(707.1068) - ratio_db(4000) == pytest.approx(7.0, abs=0.1)
+  np.testing.assert_allclose(np.sqrt(np.mean(out ** 2)), np.sqrt(np.mean((low + mid + high) ** 2)), rtol=1e-6)
+  np.testing.assert_allclose(pipeline.equalized(low + high, np.zeros(7)), low + high, atol=1e-5)
+
+
+def test_equalizers_change_the_spectra_and_keep_the_voice_level():
+  rng = np.random.default_rng(6)
+  sources = [(_unit(rng.standard_normal(16000)), _unit(rng.standard_normal(16000))) for _ in range(6)]
+  mixture, vocals, accompaniment = pipeline.mix_example(sources, 0, 0, vocals_gain=0.5,
+                                                        equalizers=np.array([[9, 9, 9, 0, 0, 0, 0], [0] * 7]))
+  np.testing.assert_allclose(mixture, vocals + accompaniment, atol=1e-6)
+  np.testing.assert_allclose(10 * np.log10(np.mean(vocals ** 2) / np.mean(accompaniment ** 2)), -6.02, atol=0.01)
+  band = lambda x, lo, hi: np.mean(np.abs(np.fft.rfft(x)[lo:hi]) ** 2)  # power per 1-Hz bin
+  assert 10 * np.log10(band(vocals, 100, 400) / band(vocals, 2000, 7000)) > 6  # white before: the low band boosted
+  plain = _one_pass(sources, 40, 0, voice_db_range=(-6, -6))
+  equalized = _one_pass(sources, 40, 0, voice_db_range=(-6, -6), equalizer_db=6.0)
+  for (x, _), (x_eq, t_eq) in zip(plain, equalized):
+    ratio_db = 10 * np.log10(np.square(t_eq[:, 0]).sum() / np.square(t_eq[:, 1]).sum())
+    assert ratio_db == pytest.approx(-6.0, abs=0.05)
+    assert not np.allclose(x, x_eq, rtol=0.05)
+
+
 @pytest.mark.parametrize("samples,sequence_length", [(20000, 10), (512 * 30, 31), (700, 4), (513, 1)])
 def test_sequences_are_the_stft_frames_padded_with_zeros(samples, sequence_length):
   signals = np.random.default_rng(samples).standard_normal((3, samples)).astype(np.float32)

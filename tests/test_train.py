@@ -342,6 +342,7 @@ def test_options_json_is_written_with_the_first_state_only(fake_data, tmp_path):
     ({"warmup_steps": -1}, "warmup_steps=-1"), ({"clip_norm": -1.0}, "clip_norm=-1.0"),
     ({"remix_probability": 1.5}, "remix_probability=1.5"),
     ({"remix_across_collections": -0.5}, "remix_across_collections=-0.5"),
+    ({"equalizer_db": -3.0}, "equalizer_db=-3.0"),
     ({"circular_shift": -1}, "circular_shift=-1"),
     ({"speed_factors": (1.1, 0.0)}, "speed_factors=1.1,0.0"), ({"max_seconds": -1.0}, "max_seconds=-1.0"),
     ({"scan_unroll": -2}, "scan_unroll=-2"),

@@ -105,7 +105,8 @@ def train(options: TrainOptions):
         remix_probability=options.remix_probability,
         voice_db_range=voice_db_ranges(options.voice_db_range, len(collections)),
         config=config, collections=collection_indices(collections, options.speed_factors),
-        weights=tuple(options.dataset_weights), remix_across_collections=options.remix_across_collections)
+        weights=tuple(options.dataset_weights), remix_across_collections=options.remix_across_collections,
+        equalizer_db=options.equalizer_db)
     teacher = load_teacher(options, model)
     epochs = -(-(options.train_steps - state.step) // options.eval_every)
     stop = threading.Event()
@@ -589,7 +590,7 @@ def _define_objective_flags(defaults):
 
 
 def _define_augmentation_flags(defaults):
-  """How training examples are mixed: shifts, remixes, voice levels, speed perturbation."""
+  """How training examples are mixed: shifts, remixes, voice levels, equalizers, speed perturbation."""
   from absl import flags
   flags.DEFINE_integer("circular_shift", defaults.circular_shift,
                        "Step in samples between circular shifts of the accompaniment (0: none).")
@@ -604,6 +605,9 @@ def _define_augmentation_flags(defaults):
                     "LO,HI: mix each training example with the voice a uniformly drawn LO..HI dB over "
                     "the accompaniment (e.g. -10,5); empty: 0 dB, as in the paper. With several "
                     "collections, one LO,HI for all or one per collection (e.g. 0,0,-14,3).")
+  flags.DEFINE_float("equalizer_db", defaults.equalizer_db,
+                     "> 0: pass each example's voice and accompaniment through random equalizers of their own: "
+                     "gains drawn uniformly within +-this many dB at octaves from 125 Hz to 8 kHz (0: none).")
   flags.DEFINE_list("speed_factors", list(defaults.speed_factors),
                     "Also train on every clip played this many times faster (pitch and tempo), "
                     "e.g. 0.89,0.94,1.06,1.12 for +-1 and +-2 semitones.")

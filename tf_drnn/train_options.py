@@ -52,6 +52,7 @@ class TrainOptions:
   remix_probability: float = 0.0
   remix_across_collections: float = 0.0  # share of remixes whose partner may come from any collection
   voice_db_range: tuple = ()  # (lo, hi) dB, or one (lo, hi) per collection: per-example ratio; (): 0 dB
+  equalizer_db: float = 0.0  # > 0: each source of an example through a random equalizer of +-this dB
   teacher_model: str = ""  # distillation: a trained model whose estimates are also targets
   teacher_weight: float = 0.5  # targets = (1 - w) sources + w teacher estimates
   speed_factors: tuple = ()
@@ -211,7 +212,7 @@ def _check_training_numbers(o):
           "must be in [0, 1) (from 1 on, the objective rewards estimates that grow without bound)")
   require("learning_rate", o.learning_rate, _is_number(o.learning_rate) and o.learning_rate > 0,
           "must be a number above 0")
-  for flag in ("clip_norm", "max_seconds"):
+  for flag in ("clip_norm", "max_seconds", "equalizer_db"):
     value = getattr(o, flag)
     require(flag, value, _is_number(value) and value >= 0, "must be a number of at least 0 (0: none)")
   for flag in ("teacher_weight", "remix_probability", "remix_across_collections"):

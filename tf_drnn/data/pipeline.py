@@ -18,17 +18,39 @@ from tf_drnn.data.sources import shift_pairs, voice_gain
 from tf_drnn.levels import TRAINING_LEVEL_DBFS, db_to_gain, rms
 
 
-def mix_example(sources, index, shift, partner=None, vocals_gain=None):
+# Where a random equalizer's gains are drawn (Hz): octaves up to the model's 8 kHz Nyquist frequency.
+EQUALIZER_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
+
+
+def equalized(signal, gains_db, sample_rate=DEFAULT_AUDIO_CONFIG.sample_rate):
+  """[samples] -> [samples] float32: `signal` through a zero-phase equalizer, at the same RMS.
+
+  gains_db: one gain per EQUALIZER_HZ frequency, interpolated linearly over log frequency (held
+  below 125 Hz and above 8 kHz); applied to the whole signal's spectrum, then rescaled to its RMS.
+  """
+  spectrum = np.fft.rfft(signal)
+  log_hz = np.log2(np.maximum(np.fft.rfftfreq(len(signal), 1.0 / sample_rate), 1.0))
+  curve = db_to_gain(np.interp(log_hz, np.log2(EQUALIZER_HZ), gains_db))
+  filtered = np.fft.irfft(spectrum * curve, n=len(signal))
+  return (filtered * (rms(signal) / (rms(filtered) + 1e-12))).astype(np.float32)
+
+
+def mix_example(sources, index, shift, partner=None, vocals_gain=None, equalizers=None):
   """[3 (mixture, vocals, accompaniment), samples] for clip `index`, at TRAINING_LEVEL_DBFS RMS.
 
   The accompaniment of clip `partner` (default: the same clip) is rolled by `shift` samples,
   looped or cut to the voice's length and brought back to unit RMS. `vocals_gain` (None: 1)
   scales the unit-RMS voice first: the voice-to-accompaniment ratio is 20 log10(vocals_gain) dB.
+  `equalizers` (None: none): [2 (vocals, accompaniment), len(EQUALIZER_HZ)] gains in dB, each
+  source through its own equalizer (`equalized`) before the levels are set.
   """
-  vocals = sources[index][0] if vocals_gain is None else sources[index][0] * np.float32(vocals_gain)
+  vocals = sources[index][0]
   accompaniment = np.roll(sources[index if partner is None else partner][1], shift)
   repeats = -(-len(vocals) // len(accompaniment))
   accompaniment = np.tile(accompaniment, repeats)[:len(vocals)]
+  if equalizers is not None:
+    vocals, accompaniment = equalized(vocals, equalizers[0]), equalized(accompaniment, equalizers[1])
+  vocals = vocals if vocals_gain is None else vocals * np.float32(vocals_gain)
   accompaniment = accompaniment / (rms(accompaniment) + 1e-12)
   mixture = vocals + accompaniment
   gain = db_to_gain(TRAINING_LEVEL_DBFS) / (rms(mixture) + 1e-12)
@@ -48,7 +70,7 @@ def example_sequences(signals, sequence_length, config=DEFAULT_AUDIO_CONFIG):
 
 def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, random_shift=False,
             remix_probability=0.0, voice_db_range=(), shuffle_buffer=256, config=DEFAULT_AUDIO_CONFIG,
-            collections=None, weights=(), remix_across_collections=0.0):
+            collections=None, weights=(), remix_across_collections=0.0, equalizer_db=0.0):
   """Endless generator of (mixture [B, L, bins], targets [B, L, 2 (vocals, accompaniment), bins]),
   float32 magnitudes.
 
@@ -90,7 +112,9 @@ def batches(sources, batch_size, sequence_length, circular_shift=10000, seed=0, 
     if random_shift:
       shift = int(draws[2] * len(sources[partner][1]))
     gain = voice_gain(draws[3], ranges[collection]) if ranges[collection] else None
-    buffer.extend(example_sequences(mix_example(sources, index, shift, partner, gain), sequence_length, config))
+    equalizers = rng.uniform(-equalizer_db, equalizer_db, (2, len(EQUALIZER_HZ))) if equalizer_db > 0 else None
+    signals = mix_example(sources, index, shift, partner, gain, equalizers)
+    buffer.extend(example_sequences(signals, sequence_length, config))
     while len(buffer) >= buffer_size:
       batch = []
       for _ in range(batch_size):  # Draw without replacement: swap a random element to the end.
