@@ -201,7 +201,7 @@ def test_flagfile_works(fake_data, tmp_path, cli):
 
 @pytest.mark.parametrize("flagfile,name,start,differing", [
     # differing: the options the shipped run set on its command line (where it ran), not in the flagfile.
-    ("produced_soup", "drnn2", "runs/produced_soup.keras", {"data_dir", "model_dir"}),
+    ("produced_soup2", "drnn2", "runs/produced_soup2.keras", {"data_dir", "model_dir"}),
     ("produced_compact_soup2", "drnn2_compact", "runs/produced_compact_soup2.keras", {"data_dir", "model_dir"}),
 ])
 def test_bundled_flagfiles_give_the_bundled_models_options(cli, monkeypatch, flagfile, name, start, differing):
