@@ -5,7 +5,8 @@ Keras backends train from it (`tf_drnn.train` wraps it in tf.data under TensorFl
 All training sources live in memory (MIR-1K's 175 training clips are ~90 MB as float32).
 Each example is one (clip, shift) pair: the accompaniment (of the same clip, or with
 `remix_probability` of another) is rolled by `shift` samples against the voice, looped or cut
-to the voice's length and brought back to unit RMS; the mixture is scaled to
+to the voice's length and brought back to unit RMS (with `equalizer_db`, each source first passes
+through a random equalizer of its own); the mixture is scaled to
 TRAINING_LEVEL_DBFS; the magnitude spectrograms of mixture and sources are cut into
 `sequence_length`-frame sequences (the last one zero-padded). A seeded generator gives the same
 batches every time.
